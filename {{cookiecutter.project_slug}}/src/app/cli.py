@@ -1,0 +1,257 @@
+"""The console script: `serve`, `worker`, `beat`, `check-config`, `dev`, `migrate`,
+`create-tenant`, `dlq`, `purge`.
+
+Configuration is validated before anything binds a port; a bad environment exits with status 2 and
+one message naming every bad variable (never a value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import uvicorn
+
+from app.settings import ConfigError, Settings, load_settings, require_service_urls
+
+EXIT_CONFIG = 2
+DEVSERVICES_DIR = Path(".devservices")
+
+
+def _validated_settings(need_services: bool) -> Settings | None:
+    try:
+        settings = load_settings()
+        if need_services:
+            require_service_urls(settings)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return None
+    return settings
+
+
+def _run_server(host: str, port: int) -> int:
+    if _validated_settings(need_services=True) is None:
+        return EXIT_CONFIG
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _check_config(_: argparse.Namespace) -> int:
+    """Exactly the validation `serve` runs before it binds a port."""
+    settings = _validated_settings(need_services=True)
+    if settings is None:
+        return EXIT_CONFIG
+    print(f"configuration OK (environment={settings.environment})")
+    return 0
+
+
+def _owner_and_runtime_urls() -> tuple[str, str] | None:
+    settings = _validated_settings(need_services=False)
+    if settings is None:
+        return None
+    if settings.database_owner_url is None or settings.database_url is None:
+        print("DATABASE_OWNER_URL and DATABASE_URL are required", file=sys.stderr)
+        return None
+    return settings.database_owner_url.get_secret_value(), settings.database_url.get_secret_value()
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Upgrade (or downgrade) the schema as the owner role."""
+    from app.db.migrate import downgrade, upgrade
+
+    urls = _owner_and_runtime_urls()
+    if urls is None:
+        return EXIT_CONFIG
+    if args.downgrade:
+        downgrade(*urls, revision=args.revision or "-1")
+    else:
+        upgrade(*urls, revision=args.revision or "head")
+    return 0
+
+
+def _create_tenant(args: argparse.Namespace) -> int:
+    """Create a tenant with its first API key and print both as one JSON line."""
+    from app.tenants.admin import create_tenant_now
+
+    urls = _owner_and_runtime_urls()
+    if urls is None:
+        return EXIT_CONFIG
+    created = create_tenant_now(urls[0], args.name)
+    print(json.dumps({"tenant_id": str(created.tenant_id), "api_key": created.api_key}))
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Run a Celery worker: a separate process from the API, on CELERY_BROKER_URL."""
+    from app.logging import configure_logging
+    from app.telemetry import configure_tracing
+    from app.worker.celery_app import create_celery
+
+    settings = _validated_settings(need_services=True)
+    if settings is None:
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, settings.effective_log_format)
+    configure_tracing(settings)
+    if args.pool == "prefork" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Tasks run in forked children: they share samples through this directory.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="worker-metrics-")
+    from app.worker.metrics import start_exporter
+
+    broker = settings.broker_url.get_secret_value() if settings.broker_url else None
+    start_exporter(settings.worker_metrics_port, broker, settings.task_queue)
+    argv = ["worker", "--loglevel", settings.log_level, "--concurrency", str(args.concurrency)]
+    argv += ["--pool", args.pool, "--without-heartbeat"]
+    for module in args.include:
+        argv += ["--include", module]
+    create_celery(settings).worker_main(argv)
+    return 0
+
+
+def _beat(args: argparse.Namespace) -> int:
+    """Run the scheduler. Run exactly one: two beats schedule every periodic task twice."""
+    from app.logging import configure_logging
+    from app.worker.celery_app import create_celery
+
+    settings = _validated_settings(need_services=True)
+    if settings is None:
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, settings.effective_log_format)
+    beat = create_celery(settings).Beat(loglevel=settings.log_level, schedule=args.schedule_file)
+    beat.run()
+    return 0
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from app.worker import operations
+
+    settings = _validated_settings(need_services=False)
+    if settings is None:
+        return EXIT_CONFIG
+    if args.dlq_command == "list":
+        for line in operations.dlq_list(settings, args.json):
+            print(line)
+    elif args.dlq_command == "replay":
+        task_id = operations.dlq_replay(settings, args.id)
+        if task_id is None:
+            print(f"no dead letter with id {args.id}", file=sys.stderr)
+            return 1
+        print(json.dumps({"replayed": args.id, "task_id": task_id}))
+    elif args.dlq_command == "purge":
+        print(json.dumps({"purged": operations.dlq_purge(settings)}))
+    else:
+        print(json.dumps({"drill_task_id": operations.dlq_drill(settings)}))
+    return 0
+
+
+def _purge(_: argparse.Namespace) -> int:
+    """Apply every retention rule now; prints what was deleted per table."""
+    import asyncio
+
+    from app.lifecycle.tasks import purge_now
+
+    settings = _validated_settings(need_services=False)
+    if settings is None:
+        return EXIT_CONFIG
+    deleted = asyncio.run(purge_now(settings))
+    print(json.dumps({"deleted": deleted, "skipped": deleted is None}))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    return _run_server(args.host, args.port)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """Serve with embedded PostgreSQL and Redis unless real URLs are configured."""
+    # Imported here: the embedded servers are a development-only extra.
+    from app.devservices import (
+        embedded_postgres,
+        embedded_redis,
+        prepare_database,
+    )
+
+    if os.environ.get("ENVIRONMENT", "development") == "production":
+        print("`dev` refuses to run with ENVIRONMENT=production", file=sys.stderr)
+        return EXIT_CONFIG
+    root = DEVSERVICES_DIR.resolve()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exit through Python instead, so the
+    # embedded servers below are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    with ExitStack() as services:
+        if "DATABASE_URL" not in os.environ:
+            admin_url = services.enter_context(embedded_postgres(root))
+            owner_url, runtime_url = prepare_database(admin_url, "app_dev", recreate=False)
+            os.environ["DATABASE_OWNER_URL"], os.environ["DATABASE_URL"] = owner_url, runtime_url
+        if "DATABASE_OWNER_URL" in os.environ:
+            status = _migrate(argparse.Namespace(downgrade=False, revision=None))
+            if status:
+                return status
+        if "REDIS_URL" not in os.environ:
+            os.environ["REDIS_URL"] = services.enter_context(embedded_redis(root))
+        return _run_server(args.host, args.port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, handler, summary in (
+        ("serve", _serve, "run the HTTP API"),
+        ("dev", _dev, "run the HTTP API on embedded PostgreSQL and Redis"),
+    ):
+        command = commands.add_parser(name, help=summary)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=8000)
+        command.set_defaults(handler=handler)
+    check = commands.add_parser("check-config", help="validate the environment and exit")
+    check.set_defaults(handler=_check_config)
+    migrate = commands.add_parser("migrate", help="apply database migrations as the owner role")
+    migrate.add_argument("--revision", help="target revision (default: head, or -1 to go down)")
+    migrate.add_argument("--downgrade", action="store_true", help="migrate down instead of up")
+    migrate.set_defaults(handler=_migrate)
+    worker = commands.add_parser("worker", help="run a background worker")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.add_argument(
+        "--include", action="append", default=[], help="also load tasks from this module"
+    )
+    worker.set_defaults(handler=_worker)
+    beat = commands.add_parser("beat", help="run the periodic-task scheduler (one only)")
+    beat.add_argument("--schedule-file", default="celerybeat-schedule", help="beat's state file")
+    beat.set_defaults(handler=_beat)
+    dlq = commands.add_parser("dlq", help="inspect and replay dead-lettered tasks")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_commands.add_parser("list", help="list dead letters, newest first")
+    dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    dlq_commands.add_parser("replay", help="re-enqueue one dead letter").add_argument("id")
+    dlq_commands.add_parser("purge", help="delete all dead letters")
+    dlq_commands.add_parser("drill", help="enqueue a task that always fails")
+    dlq.set_defaults(handler=_dlq)
+    commands.add_parser("purge", help="delete expired data now").set_defaults(handler=_purge)
+    tenant = commands.add_parser("create-tenant", help="create a tenant and print its API key")
+    tenant.add_argument("name")
+    tenant.set_defaults(handler=_create_tenant)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    status: int = args.handler(args)
+    return status

@@ -1,0 +1,54 @@
+"""Run Alembic from code: the `migrate` command, `dev` and the test suite all come through here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+from app.settings import load_settings
+
+# src/app/db/migrate.py → the project root, where alembic.ini and migrations/ live.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_RUNTIME_ROLE = "app_runtime"
+
+
+def alembic_config(
+    owner_url: str | None = None,
+    runtime_url: str | None = None,
+    output_buffer: TextIO | None = None,
+) -> Config:
+    """Alembic's config; URLs default to DATABASE_OWNER_URL and DATABASE_URL.
+
+    Offline SQL (`--sql`) goes to `output_buffer` when given, else to stdout.
+    """
+    config = Config(str(PROJECT_ROOT / "alembic.ini"), output_buffer=output_buffer)
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["owner_url"] = owner_url
+    runtime_role = make_url(runtime_url).username if runtime_url else None
+    config.attributes["runtime_role"] = runtime_role or DEFAULT_RUNTIME_ROLE
+    return config
+
+
+def migration_owner_url(config: Config) -> str:
+    """The owner role's URL from the config, else from the validated environment."""
+    owner_url = config.attributes.get("owner_url")
+    if owner_url:
+        return str(owner_url)
+    settings = load_settings()
+    if settings.database_owner_url is None:
+        raise RuntimeError("DATABASE_OWNER_URL is required to migrate")
+    return settings.database_owner_url.get_secret_value()
+
+
+def upgrade(owner_url: str, runtime_url: str, revision: str = "head") -> None:
+    """Migrate the database up to `revision` as the owner, granting to the runtime role."""
+    command.upgrade(alembic_config(owner_url, runtime_url), revision)
+
+
+def downgrade(owner_url: str, runtime_url: str, revision: str = "base") -> None:
+    """Migrate the database down to `revision`."""
+    command.downgrade(alembic_config(owner_url, runtime_url), revision)

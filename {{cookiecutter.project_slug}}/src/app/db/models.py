@@ -1,0 +1,15 @@
+"""Every feature's tables, imported so that `metadata` (for Alembic) is complete.
+
+Add your feature's models module here when you add a table.
+"""
+
+from __future__ import annotations
+
+from app.db.base import Base
+from app.idempotency import models as idempotency_models
+from app.notes import models as notes_models
+from app.tenants import models as tenants_models
+from app.worker import models as worker_models
+
+metadata = Base.metadata
+__all__ = ["idempotency_models", "metadata", "notes_models", "tenants_models", "worker_models"]

@@ -1,0 +1,91 @@
+"""Transactions: the only place in the service that commits or rolls back.
+
+Services receive a session, read and flush; they never commit. `Database.run` owns the transaction,
+sets the tenant inside it, and re-runs the whole unit of work on a serialization failure or a
+deadlock, a bounded number of times with jittered backoff, then answers 503 with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db.retry import backoff_delay, is_retryable, sqlstate_of
+from app.db.tenancy import set_tenant
+from app.errors import ServiceUnavailableError
+from app.logging import get_logger
+
+T = TypeVar("T")
+log = get_logger("app.db")
+
+
+class Database:
+    """Owns the engine's sessions and the transaction boundary."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        max_attempts: int = 3,
+        base_delay: float = 0.05,
+        max_delay: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
+        """One transaction, scoped to `tenant_id` if given: commits on success, else rolls back."""
+        async with self.sessions() as session, session.begin():
+            if tenant_id is not None:
+                await set_tenant(session, tenant_id)
+            yield session
+
+    async def run(
+        self, work: Callable[[AsyncSession], Awaitable[T]], tenant_id: uuid.UUID | None
+    ) -> T:
+        """Run `work` in a transaction, retrying it whole on serialization failures/deadlocks.
+
+        `work` may run more than once, so it must not have side effects outside the database.
+        """
+        for attempt in range(self.max_attempts):
+            try:
+                async with self.transaction(tenant_id) as session:
+                    return await work(session)
+            except DBAPIError as error:
+                if not is_retryable(error):
+                    raise
+                if attempt + 1 == self.max_attempts:
+                    log.warning(
+                        "transaction_gave_up", attempts=attempt + 1, sqlstate=sqlstate_of(error)
+                    )
+                    raise ServiceUnavailableError(
+                        "The database is busy with conflicting work; retry shortly.",
+                        retry_after=1,
+                    ) from error
+                delay = backoff_delay(attempt, self.base_delay, self.max_delay)
+                log.info(
+                    "transaction_retry",
+                    attempt=attempt + 1,
+                    sqlstate=sqlstate_of(error),
+                    delay_s=round(delay, 3),
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]

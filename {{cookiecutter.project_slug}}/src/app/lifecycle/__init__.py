@@ -1,0 +1,1 @@
+"""Data lifecycle: what expires when, and the purge job that enforces it."""

@@ -1,0 +1,32 @@
+"""The beat-scheduled purge. The worker needs DATABASE_OWNER_URL for it (see docs/retention.md)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.lifecycle.retention import purge_expired, retention_policies
+from app.logging import get_logger
+from app.settings import Settings, get_settings
+from app.worker.runtime import run_async
+from app.worker.tasks import reliable_task
+
+log = get_logger("app.lifecycle")
+
+
+async def purge_now(settings: Settings) -> dict[str, int] | None:
+    """Run every retention rule once, as the owner role."""
+    if settings.database_owner_url is None:
+        raise ValueError("DATABASE_OWNER_URL is required to purge")
+    engine = create_async_engine(settings.database_owner_url.get_secret_value())
+    try:
+        deleted = await purge_expired(engine, retention_policies(settings))
+    finally:
+        await engine.dispose()
+    log.info("purge_finished" if deleted is not None else "purge_skipped", deleted=deleted)
+    return deleted
+
+
+@reliable_task("app.lifecycle.purge")
+def purge() -> dict[str, int] | None:
+    settings = get_settings()
+    return run_async(lambda: purge_now(settings))

@@ -1,0 +1,168 @@
+"""structlog configuration: one JSON object per line in production, redaction on by default.
+
+The standard library's loggers (uvicorn, SQLAlchemy, Celery) are routed through the same processors,
+so redaction covers third-party log lines and exception text too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any, Literal, TextIO, cast
+
+import structlog
+from opentelemetry import trace
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+REDACTED = "[REDACTED]"
+
+_SENSITIVE_KEY = re.compile(
+    r"(authorization|cookie|password|passwd|pwd|secret|token|api[-_]?key|credential|"
+    r"private[-_]?key|session[-_]?id|dsn|signature)",
+    re.IGNORECASE,
+)
+# Values that are credentials whatever key they sit under.
+_SENSITIVE_VALUE = (
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
+    # key=value and "key": "value" pairs inside free text (query strings, raw JSON bodies).
+    (
+        re.compile(
+            r"""(?i)(["']?(?:password|passwd|secret|token|api[-_]?key)["']?\s*[:=]\s*["']?)"""
+            r"""[^"'&\s,}]+"""
+        ),
+        r"\1" + REDACTED,
+    ),
+)
+_MAX_DEPTH = 6
+
+
+def _redact_text(text: str) -> str:
+    for pattern, replacement in _SENSITIVE_VALUE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """`value` with secrets masked by key name and by shape, recursively."""
+    if isinstance(value, str):
+        return _redact_text(value)
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and _SENSITIVE_KEY.search(key)
+            else redact(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item, depth + 1) for item in value]
+    return value
+
+
+def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Mask secrets by key name and by shape, recursively, including rendered exceptions."""
+    redacted: EventDict = redact(event_dict)
+    return redacted
+
+
+def _name_our_loggers(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    if "logger_name" in event_dict:
+        event_dict["logger"] = event_dict.pop("logger_name")
+    # uvicorn adds an ANSI-coloured copy of its message for its own console formatter.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
+def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """`trace_id` and `span_id` of the active span, so a log line leads to its trace."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        add_trace_ids,
+        _name_our_loggers,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def _renderer(log_format: Literal["json", "console"]) -> Processor:
+    if log_format == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
+class _CurrentStdout:
+    """Writes to whatever `sys.stdout` is at the time of the write.
+
+    structlog binds a logger's output file when the logger is first used; resolving stdout per write
+    keeps cached loggers pointed at the live stream (pytest swaps it per test).
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
+    """Configure structlog and route the standard library's logging through it."""
+    stream = cast(TextIO, _CurrentStdout())
+    # Frame locals would put request bodies and credentials into the log: never render them.
+    exception_formatter = (
+        structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+        if log_format == "json"
+        else structlog.processors.format_exc_info
+    )
+    tail: list[Processor] = [
+        structlog.processors.StackInfoRenderer(),
+        exception_formatter,
+        redact_sensitive,
+        _renderer(log_format),
+    ]
+    structlog.configure(
+        processors=[*_shared_processors(), *tail],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            *_shared_processors(),
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # uvicorn's own access log would duplicate ours and bypass the route template.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def get_logger(name: str) -> FilteringBoundLogger:
+    """A structlog logger that names its source in the `logger` field."""
+    # Lazy: the real logger is built at the first call, after `configure_logging` has run.
+    # (`logger` itself is a reserved keyword of structlog.get_logger, hence `logger_name`.)
+    logger: FilteringBoundLogger = structlog.get_logger(logger_name=name)
+    return logger

@@ -1,0 +1,105 @@
+"""Application factory: lifespan, middleware order, routers and error handlers, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+# Registers every table: ORM foreign keys resolve by table name at the first query.
+import app.db.models  # noqa: F401
+from app.api_docs import install_api_docs
+from app.db.engine import DatabaseTimeouts, create_engine, ping_database
+from app.db.errors import install_database_error_handlers
+from app.db.session import Database
+from app.errors import install_error_handlers
+from app.health.dependencies import Dependency
+from app.health.router import router as health_router
+from app.logging import configure_logging, get_logger
+from app.metrics import POOLS
+from app.metrics import router as metrics_router
+from app.middleware.stack import install_middleware
+from app.notes.router import router as notes_router
+from app.redis_client import create_redis, ping_redis
+from app.settings import Settings, get_settings, require_service_urls
+from app.telemetry import configure_tracing, shutdown_tracing
+from app.worker.celery_app import create_celery
+from app.worker.outbox import OutboxRelay, celery_publisher
+
+log = get_logger("app.lifespan")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    require_service_urls(settings)
+    assert settings.database_url is not None  # noqa: S101 - checked just above
+    assert settings.redis_url is not None  # noqa: S101 - checked just above
+    timeouts = DatabaseTimeouts(
+        statement_ms=settings.db_statement_timeout_ms,
+        lock_ms=settings.db_lock_timeout_ms,
+        idle_in_transaction_ms=settings.db_idle_in_transaction_timeout_ms,
+    )
+    engine = create_engine(
+        settings.database_url.get_secret_value(), timeouts, pool_size=settings.db_pool_size
+    )
+    redis: Redis = app.state.redis
+    app.state.database = Database(engine, max_attempts=settings.db_max_transaction_attempts)
+    POOLS.pools.append(engine.sync_engine.pool)
+    app.state.dependencies = [
+        Dependency("database", critical=True, check=lambda: ping_database(engine)),
+        Dependency("redis", critical=False, check=lambda: ping_redis(redis)),
+    ]
+    relay_task = _start_outbox_relay(app, settings)
+    log.info("startup", environment=settings.environment)
+    try:
+        yield
+    finally:
+        if relay_task is not None:
+            relay_task.cancel()
+        POOLS.pools.remove(engine.sync_engine.pool)
+        await redis.aclose()
+        await engine.dispose()
+        log.info("shutdown")
+        shutdown_tracing()
+
+
+def _start_outbox_relay(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
+    """Relay the outbox from this process; without a broker, rows wait for one (never lost)."""
+    app.state.outbox_relay = None
+    if settings.broker_url is None:
+        return None
+    relay = OutboxRelay(app.state.database, celery_publisher(create_celery(settings)))
+    app.state.outbox_relay = relay
+    return asyncio.create_task(relay.run_forever(), name="outbox-relay")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI application. Settings are validated here, before any port is bound."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    configure_tracing(settings)
+    app = FastAPI(
+        title=settings.service_name,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    app.state.settings = settings
+    # Created here (it connects lazily) because the rate-limit middleware needs it at install.
+    app.state.redis = (
+        create_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
+    )
+    install_middleware(app, settings, app.state.redis)
+    install_error_handlers(app)
+    install_database_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(notes_router)
+    app.include_router(metrics_router)
+    if settings.docs_enabled:
+        install_api_docs(app)
+    return app

@@ -1,0 +1,96 @@
+"""Prometheus metrics of the API process: RED per route template, in-flight requests, the
+database pool (USE), and the decisions of the production stack; served at `GET /metrics`.
+
+Labels are small fixed sets: route templates (never raw paths or ids), methods, status codes.
+With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR to an empty directory shared by them:
+every worker then writes its samples there and any of them serves the sum (docs/observability.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.responses import Response
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer, by method and route template.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge(
+    "http_requests_in_flight", "Requests being served right now.", multiprocess_mode="livesum"
+)
+RATE_LIMIT_DECISIONS = Counter(
+    "rate_limit_decisions_total",
+    "Rate-limit checks by decision: allowed, limited, or fail_open (Redis unavailable).",
+    ["decision"],
+)
+IDEMPOTENCY_OUTCOMES = Counter(
+    "idempotency_requests_total",
+    "Requests carrying an Idempotency-Key by outcome: new, replayed, in_flight, key_reused.",
+    ["outcome"],
+)
+OUTBOX_RELAYED = Counter("outbox_relayed_total", "Outbox messages published to the broker.")
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Record one finished request (called by the access-log middleware: one clock, one place)."""
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
+
+
+class _PoolCollector(Collector):
+    """Database pool usage, read at scrape time from the pools this process serves with."""
+
+    def __init__(self) -> None:
+        self.pools: list[Any] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        in_use = sum(pool.checkedout() for pool in self.pools)
+        size = sum(pool.size() for pool in self.pools)
+        yield GaugeMetricFamily(
+            "db_pool_connections_in_use", "Connections checked out of the pool.", in_use
+        )
+        yield GaugeMetricFamily("db_pool_size", "Connections the pool keeps open.", size)
+
+
+POOLS = _PoolCollector()
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+if not MULTIPROCESS:
+    REGISTRY.register(POOLS)
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """The Prometheus text exposition: this process's, or every process's in multi-process mode."""
+    registry = REGISTRY
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(POOLS)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,59 @@
+"""One access log line and one set of RED samples per request: method, route template, status
+and duration, measured once for both."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.logging import get_logger
+from app.metrics import HTTP_IN_FLIGHT, observe_request
+
+log = get_logger("app.access")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/notes/{note_id}`), never the raw path.
+
+    Raw paths carry ids, so they would explode log and metric cardinality.
+    """
+    route = scope.get("route")
+    path: str | None = getattr(route, "path", None)
+    return path if path is not None else "<unmatched>"
+
+
+class AccessLogMiddleware:
+    """Logs each HTTP request once it has finished, with the status actually sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        HTTP_IN_FLIGHT.inc()
+
+        async def send_capturing_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing_status)
+        finally:
+            HTTP_IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            route = route_template(scope)
+            observe_request(scope["method"], route, status, seconds)
+            log.info(
+                "request",
+                method=scope["method"],
+                route=route,
+                status=status,
+                duration_ms=round(seconds * 1000, 2),
+            )

@@ -1,0 +1,135 @@
+"""Rate limiting per client IP, per principal and per route, with `Retry-After` on 429.
+
+Headers follow draft-ietf-httpapi-ratelimit-headers-10: `RateLimit-Policy: "ip";q=600;w=60` and
+`RateLimit: "ip";r=599;t=60` for the tightest policy. Requests that fail authentication still
+count against the IP limit, which is what slows key guessing. Redis is optional: when it is down
+the request is served (fail open), and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from redis.exceptions import RedisError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.client_ip import client_ip
+from app.logging import get_logger
+from app.metrics import RATE_LIMIT_DECISIONS
+from app.problems import problem_body, render_problem
+from app.rate_limits import ROUTE_LIMIT_KEY, RateCounter, RatePolicy, Usage, parse_rate
+from app.routes import api_routes
+from app.settings import IPNetwork
+
+log = get_logger("app.rate_limit")
+EXEMPT_PREFIXES = ("/health/", "/metrics")
+QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+RouteLimit = tuple[re.Pattern[str], frozenset[str], RatePolicy, str]
+
+
+def _route_limits(app: FastAPI) -> list[RouteLimit]:
+    limits: list[RouteLimit] = []
+    for route in api_routes(app):
+        rate = (route.openapi_extra or {}).get(ROUTE_LIMIT_KEY)
+        if rate:
+            policy = parse_rate("route", rate)
+            methods = frozenset(route.methods or ())
+            limits.append((route.path_regex, methods, policy, route.path or ""))
+    return limits
+
+
+def _principal_bucket(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            # A digest of the whole credential: nobody can aim at another client's bucket
+            # without holding that client's key.
+            return hashlib.sha256(value).hexdigest()[:32]
+    return None
+
+
+def rate_limit_headers(usage: Usage) -> dict[str, str]:
+    name, policy = usage.policy.name, usage.policy
+    return {
+        "RateLimit-Policy": f'"{name}";q={policy.quota};w={policy.window}',
+        "RateLimit": f'"{name}";r={usage.remaining};t={usage.reset_seconds}',
+    }
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        counter: RateCounter,
+        per_ip: str,
+        per_principal: str,
+        trusted_proxies: Sequence[IPNetwork],
+        support_url: str,
+    ) -> None:
+        self.app = app
+        self.counter = counter
+        self.per_ip = parse_rate("ip", per_ip)
+        self.per_principal = parse_rate("principal", per_principal)
+        self.trusted_proxies = list(trusted_proxies)
+        self.support_url = support_url
+        self._route_limits: list[RouteLimit] | None = None
+
+    def _checks(self, scope: Scope) -> list[tuple[RatePolicy, str]]:
+        ip = client_ip(scope, self.trusted_proxies)
+        principal = _principal_bucket(scope)
+        checks = [(self.per_ip, ip)]
+        if principal is not None:
+            checks.append((self.per_principal, principal))
+        if self._route_limits is None:
+            self._route_limits = _route_limits(scope["app"])
+        for pattern, methods, policy, template in self._route_limits:
+            if scope["method"] in methods and pattern.match(scope["path"]):
+                checks.append((policy, f"{template}:{principal or ip}"))
+        return checks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        try:
+            usages = await self.counter.hit(self._checks(scope))
+        except (RedisError, OSError) as error:
+            log.warning("rate_limit_unavailable", error=type(error).__name__, fail_open=True)
+            RATE_LIMIT_DECISIONS.labels("fail_open").inc()
+            await self.app(scope, receive, send)
+            return
+        exceeded = [usage for usage in usages if usage.exceeded]
+        if exceeded:
+            RATE_LIMIT_DECISIONS.labels("limited").inc()
+            await self._reject(scope, receive, send, exceeded)
+            return
+        RATE_LIMIT_DECISIONS.labels("allowed").inc()
+        headers = rate_limit_headers(min(usages, key=lambda usage: usage.remaining))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(headers)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _reject(
+        self, scope: Scope, receive: Receive, send: Send, exceeded: list[Usage]
+    ) -> None:
+        retry_after = max(usage.reset_seconds for usage in exceeded)
+        names = [usage.policy.name for usage in exceeded]
+        log.info("rate_limited", policies=names, retry_after=retry_after)
+        body = problem_body(
+            429,
+            "Too many requests",
+            f"Rate limit exceeded ({', '.join(names)}); retry in {retry_after} s.",
+            self.support_url,
+            problem_type=QUOTA_EXCEEDED,
+        )
+        body["violated-policies"] = names
+        headers = {"Retry-After": str(math.ceil(retry_after)), **rate_limit_headers(exceeded[0])}
+        await render_problem(scope, body, headers)(scope, receive, send)

@@ -1,0 +1,62 @@
+"""Security headers on every HTTP response, error pages and 404s included.
+
+Values follow the OWASP Secure Headers Project and the REST Security Cheat Sheet. A response that
+already carries a `Content-Security-Policy` or `Cache-Control` keeps its own: that is how a route
+(the HTML error page, the API docs, a cacheable GET) states a different policy.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), "
+    "fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), "
+    "payment=(), picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), "
+    "sync-xhr=(), usb=(), xr-spatial-tracking=()"
+)
+HSTS = "max-age=31536000; includeSubDomains"
+
+_ALWAYS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", PERMISSIONS_POLICY.encode()),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"x-permitted-cross-domain-policies", b"none"),
+)
+_DEFAULTS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", API_CSP.encode()),
+    (b"cache-control", b"no-store"),
+)
+# Headers that announce software versions to an attacker.
+_REMOVED = frozenset({b"server", b"x-powered-by"})
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers in the `send` wrapper; HSTS only when `hsts` is on (production)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self.app = app
+        self.always = _ALWAYS + (((b"strict-transport-security", HSTS.encode()),) if hsts else ())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = self._secure(message.get("headers", []))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _secure(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        kept = [(name, value) for name, value in headers if name.lower() not in _REMOVED]
+        present = {name.lower() for name, _ in kept}
+        kept.extend(pair for pair in _DEFAULTS if pair[0] not in present)
+        kept.extend(self.always)
+        return kept

@@ -1,0 +1,51 @@
+"""The middleware order. Each position has a reason; keep them when adding one.
+
+`add_middleware` puts each new middleware outside the ones before it, so this list reads from the
+innermost (next to the routes) to the outermost (first to see a request).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from redis.asyncio import Redis
+
+from app.middleware.access_log import AccessLogMiddleware
+from app.middleware.correlation import CorrelationIdMiddleware
+from app.middleware.rate_limit import RateLimitMiddleware
+from app.middleware.security_headers import SecurityHeadersMiddleware
+from app.middleware.unhandled_errors import UnhandledErrorMiddleware
+from app.rate_limits import RateCounter
+from app.settings import Settings
+from app.telemetry import tracing_enabled
+
+
+def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) -> None:
+    """Install the production middleware stack on `app`."""
+    # Innermost: catches whatever escaped the exception handlers, so that 500 still passes
+    # through the security headers, the access log and the correlation id below.
+    app.add_middleware(UnhandledErrorMiddleware, support_url=str(settings.support_url))
+    # Rate limits before any route work (authentication included) but inside the headers and
+    # the log, so a 429 is logged, correlated and carries the security headers. No Redis
+    # configured (only possible outside `serve`): nothing to count with.
+    if redis is not None:
+        app.add_middleware(
+            RateLimitMiddleware,
+            counter=RateCounter(redis, settings.key_prefix),
+            per_ip=settings.rate_limit_per_ip,
+            per_principal=settings.rate_limit_per_principal,
+            trusted_proxies=settings.trusted_proxies,
+            support_url=str(settings.support_url),
+        )
+    # Security headers on every response: the 500 above, the router's 404/405, problem pages.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    # The access log sits inside correlation, so its line carries the request id.
+    app.add_middleware(AccessLogMiddleware)
+    # The request id exists before anything else logs or answers.
+    app.add_middleware(CorrelationIdMiddleware)
+    # Outermost: the server span covers the whole stack, and every log line inside it (the
+    # access log included) carries its trace and span ids. Probes and scrapes are not traced.
+    if tracing_enabled():
+        app.add_middleware(
+            OpenTelemetryMiddleware, excluded_urls="health/live,health/ready,metrics"
+        )

@@ -1,0 +1,105 @@
+"""SQL for notes. Every query names the tenant explicitly, on top of row-level security:
+two independent checks, so one bug cannot expose another tenant's rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.notes.models import Note
+from app.notes.schemas import NoteListQuery
+
+
+def _live(tenant_id: uuid.UUID) -> ColumnElement[bool]:
+    return and_(Note.tenant_id == tenant_id, Note.deleted_at.is_(None))
+
+
+async def insert(session: AsyncSession, tenant_id: uuid.UUID, title: str, body: str) -> Note:
+    note = Note(tenant_id=tenant_id, title=title, body=body)
+    session.add(note)
+    await session.flush()
+    await session.refresh(note)
+    return note
+
+
+async def get(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -> Note | None:
+    note: Note | None = await session.scalar(
+        select(Note).where(Note.id == note_id, _live(tenant_id))
+    )
+    return note
+
+
+def _filtered(tenant_id: uuid.UUID, query: NoteListQuery) -> Select[Note]:
+    statement = select(Note).where(_live(tenant_id))
+    if query.created_after is not None:
+        statement = statement.where(Note.created_at > query.created_after)
+    if query.created_before is not None:
+        statement = statement.where(Note.created_at < query.created_before)
+    if query.title_prefix is not None:
+        escaped = query.title_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(Note.title.like(f"{escaped}%", escape="\\"))
+    return statement
+
+
+def list_statement(
+    tenant_id: uuid.UUID, query: NoteListQuery, after: tuple[datetime, uuid.UUID] | None
+) -> Select[Note]:
+    """Up to `limit + 1` notes after the keyset position `after` (the extra row says "more")."""
+    statement = _filtered(tenant_id, query)
+    key = tuple_(Note.created_at, Note.id)
+    descending = query.sort.startswith("-")
+    if after is not None:
+        statement = statement.where(key < tuple_(*after) if descending else key > tuple_(*after))
+    order = (Note.created_at.desc(), Note.id.desc()) if descending else (Note.created_at, Note.id)
+    return statement.order_by(*order).limit(query.limit + 1)
+
+
+async def list_page(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    query: NoteListQuery,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Note]:
+    return list(await session.scalars(list_statement(tenant_id, query, after)))
+
+
+async def update_note(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    note_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> Note | None:
+    """Apply `changes` when the version matches; None when no live note matched."""
+    conditions = [Note.id == note_id, _live(tenant_id)]
+    if expected_version is not None:
+        conditions.append(Note.version == expected_version)
+    statement = (
+        update(Note)
+        .where(*conditions)
+        .values(**changes, version=Note.version + 1, updated_at=func.now())
+        .returning(Note)
+        # The note is already in the session (read for If-Match): refresh it from RETURNING.
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    note: Note | None = await session.scalar(statement)
+    return note
+
+
+async def soft_delete(
+    session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID, expected_version: int | None
+) -> bool:
+    conditions = [Note.id == note_id, _live(tenant_id)]
+    if expected_version is not None:
+        conditions.append(Note.version == expected_version)
+    result = await session.execute(
+        update(Note)
+        .where(*conditions)
+        .values(deleted_at=func.now(), version=Note.version + 1)
+        .returning(Note.id)
+    )
+    return result.first() is not None

@@ -1,0 +1,112 @@
+"""HTTP routes of the notes feature. Each route states its own caching (API-CACHING)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import CurrentPrincipal
+from app.etags import etag_for, matches_if_none_match
+from app.idempotency.keys import IdempotencyKeyDep
+from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
+from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteUpdate
+from app.notes.service import NotesServiceDep
+
+router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
+
+# A single note may be cached privately but must be revalidated (cheap: ETag → 304).
+REVALIDATE = "private, no-cache"
+IfMatch = Annotated[str | None, Header(max_length=512)]
+IfNoneMatch = Annotated[str | None, Header(max_length=512)]
+
+
+def _note_response(note: NoteOut, response: Response) -> NoteOut:
+    response.headers["ETag"] = etag_for(note.version)
+    response.headers["Cache-Control"] = REVALIDATE
+    return note
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NoteOut,
+    responses={
+        400: {"description": "Idempotency-Key missing or malformed"},
+        409: {"description": "A request with this Idempotency-Key is in flight"},
+        422: {"description": "Invalid body, or Idempotency-Key reused for another request"},
+    },
+)
+async def create_note(
+    payload: NoteCreate,
+    principal: CurrentPrincipal,
+    idempotent_request: IdempotencyKeyDep,
+    idempotency: IdempotencyDep,
+    notes: NotesServiceDep,
+    request: Request,
+) -> Response:
+    """Create a note. Requires `Idempotency-Key`; a retry with the same key replays the answer."""
+
+    async def work(session: AsyncSession) -> StoredResponse:
+        note = NoteOut.model_validate(await notes.create_in(session, principal, payload))
+        headers = {
+            "Location": str(request.url_for("get_note", note_id=note.id)),
+            "ETag": etag_for(note.version),
+            "Cache-Control": REVALIDATE,
+        }
+        return json_response(status.HTTP_201_CREATED, note.model_dump_json().encode(), headers)
+
+    response = await idempotency.run(principal, idempotent_request, work)
+    notes.after_commit()
+    return response
+
+
+@router.get("", response_model=NotePage)
+async def list_notes(
+    query: Annotated[NoteListQuery, Query()], principal: CurrentPrincipal, notes: NotesServiceDep
+) -> NotePage:
+    """A page of notes, newest first by default. Lists are not cached (`no-store`)."""
+    return await notes.list(principal, query)
+
+
+@router.get("/{note_id}", response_model=NoteOut, responses={304: {"description": "Not modified"}})
+async def get_note(
+    note_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    notes: NotesServiceDep,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> NoteOut | Response:
+    note = NoteOut.model_validate(await notes.get(principal, note_id))
+    if matches_if_none_match(if_none_match, note.version):
+        headers = {"ETag": etag_for(note.version), "Cache-Control": REVALIDATE}
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return _note_response(note, response)
+
+
+@router.patch("/{note_id}", response_model=NoteOut)
+async def update_note(
+    note_id: uuid.UUID,
+    payload: NoteUpdate,
+    principal: CurrentPrincipal,
+    notes: NotesServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> NoteOut:
+    """Change title and/or body. With `If-Match`, a stale version gets 412."""
+    note = await notes.update(principal, note_id, payload, if_match)
+    return _note_response(NoteOut.model_validate(note), response)
+
+
+@router.delete("/{note_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_note(
+    note_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    notes: NotesServiceDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Soft delete: the note disappears from the API now and is purged after retention."""
+    await notes.delete(principal, note_id, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

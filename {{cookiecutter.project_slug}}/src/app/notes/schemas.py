@@ -1,0 +1,78 @@
+"""Request and response schemas of the notes API. Unknown fields and parameters are rejected."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(default="", max_length=20_000)
+
+
+class NoteUpdate(BaseModel):
+    """A partial update: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of: title, body")
+        if "title" in self.model_fields_set and self.title is None:
+            raise ValueError("title cannot be null")
+        if "body" in self.model_fields_set and self.body is None:
+            raise ValueError("body cannot be null")
+        return self
+
+
+class NoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    body: str
+    version: int
+    word_count: int | None = Field(description="Computed in the background; null until then")
+    created_at: datetime
+    updated_at: datetime
+
+
+class NotePage(BaseModel):
+    items: list[NoteOut]
+    next_cursor: str | None
+
+
+class NoteListQuery(BaseModel):
+    """Query parameters of `GET /api/v1/notes`: bounded page size, allow-listed sort and filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=512)
+    sort: Literal["-created_at", "created_at"] = "-created_at"
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    title_prefix: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _ordered_range(self) -> Self:
+        if self.created_after and self.created_before and self.created_after >= self.created_before:
+            raise ValueError("created_after must be earlier than created_before")
+        return self
+
+    def scope(self) -> str:
+        """What a cursor is bound to: everything but the position and the page size."""
+        return "|".join(
+            str(value)
+            for value in (self.sort, self.created_after, self.created_before, self.title_prefix)
+        )

@@ -1,0 +1,117 @@
+"""Notes use cases. Raises domain errors; never builds HTTP responses, never commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.db.session import Database
+from app.errors import NotFoundError, PreconditionFailedError
+from app.etags import check_if_match
+from app.notes import repository
+from app.notes.models import Note
+from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteUpdate
+from app.notes.tasks import COUNT_WORDS
+from app.pagination import decode_cursor, encode_cursor
+from app.worker.outbox import enqueue
+
+NOT_FOUND = "No note with this id exists."
+
+
+@dataclass(frozen=True)
+class NotesService:
+    database: Database
+    cursor_secret: bytes
+    # Wakes the outbox relay once a transaction that queued tasks has committed.
+    after_commit: Callable[[], None] = lambda: None
+
+    async def create_in(
+        self, session: AsyncSession, principal: Principal, data: NoteCreate
+    ) -> Note:
+        """Create a note inside the caller's transaction (the idempotent POST owns it), and
+        queue its word count in the same transaction."""
+        note = await repository.insert(session, principal.tenant_id, data.title, data.body)
+        await enqueue(session, principal.tenant_id, COUNT_WORDS, str(note.id))
+        return note
+
+    async def get(self, principal: Principal, note_id: uuid.UUID) -> Note:
+        async def work(session: AsyncSession) -> Note | None:
+            return await repository.get(session, principal.tenant_id, note_id)
+
+        note = await self.database.run(work, principal.tenant_id)
+        if note is None:
+            raise NotFoundError(NOT_FOUND)
+        return note
+
+    async def list(self, principal: Principal, query: NoteListQuery) -> NotePage:
+        scope = f"{principal.tenant_id}|{query.scope()}"
+        after = None
+        if query.cursor is not None:
+            position = decode_cursor(query.cursor, self.cursor_secret, scope)
+            after = (datetime.fromisoformat(position["c"]), uuid.UUID(position["i"]))
+
+        async def work(session: AsyncSession) -> list[Note]:
+            return await repository.list_page(session, principal.tenant_id, query, after)
+
+        rows = await self.database.run(work, principal.tenant_id)
+        items, more = rows[: query.limit], len(rows) > query.limit
+        next_cursor = None
+        if more:
+            last = items[-1]
+            position = {"c": last.created_at.isoformat(), "i": str(last.id)}
+            next_cursor = encode_cursor(position, self.cursor_secret, scope)
+        return NotePage(items=[NoteOut.model_validate(n) for n in items], next_cursor=next_cursor)
+
+    async def update(
+        self, principal: Principal, note_id: uuid.UUID, data: NoteUpdate, if_match: str | None
+    ) -> Note:
+        changes = data.model_dump(exclude_unset=True)
+
+        async def work(session: AsyncSession) -> Note:
+            current = await repository.get(session, principal.tenant_id, note_id)
+            if current is None:
+                raise NotFoundError(NOT_FOUND)
+            check_if_match(if_match, current.version)
+            updated = await repository.update_note(
+                session, principal.tenant_id, note_id, changes, current.version
+            )
+            if updated is None:  # another writer got in between our read and our write
+                raise PreconditionFailedError("The note changed meanwhile; fetch it and retry.")
+            if "body" in changes:
+                await enqueue(session, principal.tenant_id, COUNT_WORDS, str(note_id))
+            return updated
+
+        updated = await self.database.run(work, principal.tenant_id)
+        self.after_commit()
+        return updated
+
+    async def delete(self, principal: Principal, note_id: uuid.UUID, if_match: str | None) -> None:
+        async def work(session: AsyncSession) -> None:
+            current = await repository.get(session, principal.tenant_id, note_id)
+            if current is None:
+                raise NotFoundError(NOT_FOUND)
+            check_if_match(if_match, current.version)
+            deleted = await repository.soft_delete(
+                session, principal.tenant_id, note_id, current.version
+            )
+            if not deleted:  # another writer got in between our read and our write
+                raise PreconditionFailedError("The note changed meanwhile; fetch it and retry.")
+
+        await self.database.run(work, principal.tenant_id)
+
+
+def get_notes_service(request: Request) -> NotesService:
+    secret = request.app.state.settings.secret_key.get_secret_value().encode()
+    relay = request.app.state.outbox_relay
+    wake = relay.wake.set if relay is not None else (lambda: None)
+    return NotesService(request.app.state.database, secret, after_commit=wake)
+
+
+NotesServiceDep = Annotated[NotesService, Depends(get_notes_service)]

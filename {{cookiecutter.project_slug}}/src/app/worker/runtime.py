@@ -1,0 +1,45 @@
+"""Database access from (synchronous) Celery tasks: one event loop and one engine per process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from app.db.engine import DatabaseTimeouts, create_engine
+from app.db.session import Database
+from app.settings import get_settings
+
+T = TypeVar("T")
+_runner: asyncio.Runner | None = None
+_database: Database | None = None
+
+
+def worker_database() -> Database:
+    """This process's `Database`, created at first use (after the worker forked)."""
+    global _database
+    if _database is None:
+        settings = get_settings()
+        if settings.database_url is None:
+            raise RuntimeError("DATABASE_URL is required for the worker")
+        timeouts = DatabaseTimeouts(
+            statement_ms=settings.db_statement_timeout_ms,
+            lock_ms=settings.db_lock_timeout_ms,
+            idle_in_transaction_ms=settings.db_idle_in_transaction_timeout_ms,
+        )
+        # One task at a time per process: a small pool is enough.
+        engine = create_engine(settings.database_url.get_secret_value(), timeouts, pool_size=2)
+        _database = Database(engine, max_attempts=settings.db_max_transaction_attempts)
+    return _database
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine on this process's long-lived loop (the engine's pool lives on it)."""
+    global _runner
+    if _runner is None:
+        _runner = asyncio.Runner()
+    return _runner.run(_call(work))
+
+
+async def _call(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()

@@ -1,0 +1,119 @@
+"""`reliable_task`: one retry and dead-letter policy for every task; and the built-in tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import Task, shared_task
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.logging import get_logger
+from app.settings import get_settings
+from app.worker import dead_letter
+from app.worker.context import CORRELATION_HEADER, task_tenant
+from app.worker.metrics import TASK_DEAD_LETTERS, TASK_RETRIES, TASK_RUNS, timed
+from app.worker.policy import RetryPolicy, TransientError, decide
+from app.worker.runtime import run_async, worker_database
+
+log = get_logger("app.worker")
+F = TypeVar("F", bound=Callable[..., Any])
+DRILL_TASK = "app.worker.drill"
+
+
+def retry_policy() -> RetryPolicy:
+    settings = get_settings()
+    return RetryPolicy(
+        settings.task_max_retries, settings.task_retry_base_delay, settings.task_retry_max_delay
+    )
+
+
+def _dead_letter(
+    task: Task, error: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    failed = dead_letter.FailedTask(
+        task_id=str(task.request.id),
+        task_name=str(task.name),
+        args=list(args),
+        kwargs=dict(kwargs),
+        error=error,
+        attempts=task.request.retries + 1,
+        correlation_id=getattr(task.request, CORRELATION_HEADER, None),
+        tenant_id=task_tenant(),
+    )
+
+    async def store(session: AsyncSession) -> None:
+        await dead_letter.record(session, failed)
+
+    run_async(lambda: worker_database().run(store, tenant_id=None))
+
+
+def _after_failure(
+    task: Task,
+    error: Exception,
+    transient: tuple[type[BaseException], ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    attempt = task.request.retries + 1
+    decision = decide(error, task.request.retries, retry_policy(), transient)
+    if decision.action == "retry":
+        log.warning(
+            "task_retry",
+            task_id=task.request.id,
+            attempt=attempt,
+            delay_s=round(decision.delay, 3),
+            error=type(error).__name__,
+        )
+        TASK_RETRIES.labels(task.name).inc()
+        TASK_RUNS.labels(task.name, "retried").inc()
+        raise task.retry(exc=error, countdown=decision.delay)
+    log.error(
+        "task_dead_lettered",
+        task_id=task.request.id,
+        attempts=attempt,
+        reason=decision.reason,
+        error=type(error).__name__,
+    )
+    TASK_DEAD_LETTERS.labels(task.name).inc()
+    TASK_RUNS.labels(task.name, "dead_lettered").inc()
+    _dead_letter(task, error, args, kwargs)
+
+
+def reliable_task(
+    name: str, transient: tuple[type[BaseException], ...] = (TransientError,)
+) -> Callable[[F], Task]:
+    """Register `fn` as task `name` under the shared retry and dead-letter policy."""
+
+    def decorate(fn: F) -> Task:
+        def run(self: Task, *args: Any, **kwargs: Any) -> Any:
+            with timed(name):
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as error:  # noqa: BLE001 - every failure goes through the policy
+                    _after_failure(self, error, transient, args, kwargs)
+                    return None
+            TASK_RUNS.labels(name, "succeeded").inc()
+            return result
+
+        task: Task = shared_task(bind=True, name=name, max_retries=None)(run)
+        return task
+
+    return decorate
+
+
+@reliable_task("app.worker.relay_outbox")
+def relay_outbox() -> int:
+    """Publish outbox rows the API processes have not relayed (crashed, or broker was down)."""
+    from celery import current_app
+
+    from app.worker.outbox import celery_publisher, relay_batch
+
+    publish = celery_publisher(current_app)
+    return run_async(lambda: relay_batch(worker_database(), publish))
+
+
+@reliable_task(DRILL_TASK)
+def drill(note: str = "dead-letter drill") -> None:
+    """Always fails transiently: retried per policy, then dead-lettered. For `dlq drill`."""
+    raise TransientError(f"{note}: this task always fails")

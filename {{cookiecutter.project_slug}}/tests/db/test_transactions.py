@@ -1,0 +1,109 @@
+"""DATA-TX: serialization failures and deadlocks are retried a bounded number of times; the
+runtime role's connections carry statement, lock and idle-in-transaction timeouts."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.engine import DatabaseTimeouts, create_engine
+from app.db.errors import domain_error_for
+from app.db.retry import backoff_delay, sqlstate_of
+from app.db.session import Database
+from app.devservices import ServiceUrls
+from app.errors import ServiceUnavailableError
+
+# A real PostgreSQL error with the real SQLSTATE, raised by the server on demand.
+RAISE_SERIALIZATION_FAILURE = (
+    "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = 'serialization_failure'; END $$"
+)
+
+
+@pytest.fixture
+async def database(service_urls: ServiceUrls) -> AsyncIterator[Database]:
+    engine = create_engine(
+        service_urls.runtime_database_url, DatabaseTimeouts(statement_ms=300, lock_ms=200)
+    )
+    yield Database(engine, max_attempts=3, base_delay=0.001, max_delay=0.01)
+    await engine.dispose()
+
+
+async def test_a_serialization_failure_is_retried_until_it_succeeds(database: Database) -> None:
+    """Two failed attempts, then success: the caller sees only the result."""
+    attempts = 0
+
+    async def work(session: AsyncSession) -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            await session.execute(text(RAISE_SERIALIZATION_FAILURE))
+        return "done"
+
+    assert await database.run(work, tenant_id=None) == "done"
+    assert attempts == 3
+
+
+async def test_retries_are_bounded_then_a_503_with_retry_after(database: Database) -> None:
+    """A transaction that always conflicts stops after max_attempts with a 503 problem."""
+    attempts = 0
+
+    async def work(session: AsyncSession) -> None:
+        nonlocal attempts
+        attempts += 1
+        await session.execute(text(RAISE_SERIALIZATION_FAILURE))
+
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await database.run(work, tenant_id=None)
+    assert attempts == 3
+    assert caught.value.response_headers() == {"Retry-After": "1"}
+
+
+async def test_other_errors_are_not_retried(database: Database) -> None:
+    """A bug (here a division by zero) fails at once: retrying could not fix it."""
+    attempts = 0
+
+    async def work(session: AsyncSession) -> None:
+        nonlocal attempts
+        attempts += 1
+        await session.execute(text("SELECT 1 / 0"))
+
+    with pytest.raises(DBAPIError):
+        await database.run(work, tenant_id=None)
+    assert attempts == 1
+
+
+async def test_runtime_connections_carry_server_side_timeouts(database: Database) -> None:
+    """statement_timeout, lock_timeout and idle_in_transaction_session_timeout are set."""
+
+    async def read(session: AsyncSession) -> list[str]:
+        names = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+        return [str(await session.scalar(text(f"SHOW {name}"))) for name in names]
+
+    assert await database.run(read, tenant_id=None) == ["300ms", "200ms", "10s"]
+
+
+async def test_a_slow_statement_is_cancelled_and_maps_to_503(database: Database) -> None:
+    """A statement past statement_timeout is cancelled (57014), which the API answers with 503."""
+
+    async def slow(session: AsyncSession) -> None:
+        await session.execute(text("SELECT pg_sleep(2)"))
+
+    with pytest.raises(DBAPIError) as caught:
+        await database.run(slow, tenant_id=None)
+    assert sqlstate_of(caught.value) == "57014"
+    assert isinstance(domain_error_for("57014"), ServiceUnavailableError)
+
+
+@pytest.mark.parametrize("attempt", [0, 1, 3, 10, 60])
+def test_backoff_is_full_jitter_and_capped(attempt: int) -> None:
+    """Delays stay within [0, min(cap, base * 2**attempt)] and actually vary."""
+    rng = random.Random(attempt)  # noqa: S311 - reproducible jitter, not cryptography
+    delays = [backoff_delay(attempt, base=0.05, cap=1.0, rng=rng) for _ in range(200)]
+    ceiling = min(1.0, 0.05 * 2**attempt)
+    assert all(0 <= delay <= ceiling for delay in delays)
+    assert len(set(delays)) > 100

@@ -1,0 +1,60 @@
+"""Start the console script as a real process, the way an operator does."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def service_env(**values: str) -> dict[str, str]:
+    """The current environment minus the service's own variables, plus `values`."""
+    own = ("ENVIRONMENT", "DATABASE_", "REDIS_URL", "SECRET_KEY", "SUPPORT_URL", "LOG_")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(own)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(PROJECT_ROOT / "src"), env.get("PYTHONPATH")])
+    )
+    env.update(values)
+    return env
+
+
+def start_app(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """`python -m app ARGS` with output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        env=dict(env),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if port_is_open(port):
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,136 @@
+"""BUILD-CONFIG, process level: bad configuration exits before a port opens, printing no secret."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import httpx2
+from fastapi.testclient import TestClient
+
+from app.devservices import ServiceUrls
+from app.tenants.admin import create_tenant_now
+from tests.processes import free_port, port_is_open, service_env, start_app, wait_for_port
+
+SECRET = "s3cr3t-in-the-url"
+
+
+def _bad_production_env() -> dict[str, str]:
+    return service_env(
+        ENVIRONMENT="production",
+        DATABASE_URL=f"postgresql://app:{SECRET}@db.internal:notaport/acme",
+        DATABASE_OWNER_URL=f"mysql://owner:{SECRET}@db.internal/acme",
+        SECRET_KEY="short",
+        LOG_LEVEL="LOUD",
+    )
+
+
+def test_serve_with_bad_production_config_exits_before_binding() -> None:
+    """`serve` exits 2 naming every bad variable, the port never opens, no secret is printed."""
+    port = free_port()
+    process = start_app(["serve", "--port", str(port)], _bad_production_env())
+    opened = False
+    while process.poll() is None:
+        opened = opened or port_is_open(port)
+        time.sleep(0.02)
+    out, err = process.communicate()
+    assert process.returncode == 2
+    assert not opened
+    assert not port_is_open(port)
+    for name in ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL", "SECRET_KEY", "LOG_LEVEL"):
+        assert name in err
+    assert "SUPPORT_URL" in err
+    assert SECRET not in out + err
+
+
+def test_check_config_reports_the_same_problems() -> None:
+    """`check-config` runs the same validation: exit 2 and every bad variable named."""
+    process = start_app(["check-config"], _bad_production_env())
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "DATABASE_URL" in err
+    assert "LOG_LEVEL" in err
+    assert SECRET not in out + err
+
+
+def test_check_config_accepts_a_good_environment(service_urls: ServiceUrls) -> None:
+    """A valid environment passes `check-config` with exit status 0."""
+    env = service_env(
+        ENVIRONMENT="test",
+        DATABASE_URL=service_urls.runtime_database_url,
+        REDIS_URL=service_urls.redis_url,
+    )
+    process = start_app(["check-config"], env)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "configuration OK" in out
+
+
+def test_serve_answers_and_stops_cleanly_on_sigterm(service_urls: ServiceUrls) -> None:
+    """A good configuration serves /health/ready with JSON logs, and SIGTERM stops it with 0."""
+    port = free_port()
+    env = service_env(
+        ENVIRONMENT="test",
+        DATABASE_URL=service_urls.runtime_database_url,
+        DATABASE_OWNER_URL=service_urls.owner_database_url,
+        REDIS_URL=service_urls.redis_url,
+    )
+    process = start_app(["serve", "--port", str(port)], env)
+    try:
+        assert wait_for_port(port, process), process.communicate(timeout=5)
+        response = httpx2.get(f"http://127.0.0.1:{port}/health/ready", timeout=5)
+        assert response.status_code == 200
+        assert "server" not in response.headers
+        # A real write through every layer, in a process that imported only what `serve` does.
+        tenant = create_tenant_now(service_urls.owner_database_url, "serve-test")
+        created = httpx2.post(
+            f"http://127.0.0.1:{port}/api/v1/notes",
+            json={"title": "from a real server"},
+            headers={"Authorization": f"Bearer {tenant.api_key}", "Idempotency-Key": '"k-1"'},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=20)
+    # uvicorn re-raises the signal after a graceful shutdown, so the status reports SIGTERM.
+    assert process.returncode in (0, -signal.SIGTERM)
+    events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+    assert "shutdown" in events
+    assert "request" in events
+
+
+def test_create_tenant_prints_one_json_line_with_a_working_key(
+    service_urls: ServiceUrls, client: TestClient
+) -> None:
+    """`create-tenant NAME` prints {"tenant_id", "api_key"}; the key authenticates at once."""
+    env = service_env(
+        ENVIRONMENT="test",
+        DATABASE_URL=service_urls.runtime_database_url,
+        DATABASE_OWNER_URL=service_urls.owner_database_url,
+        REDIS_URL=service_urls.redis_url,
+    )
+    process = start_app(["create-tenant", "Acme Corp"], env)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    (line,) = out.strip().splitlines()
+    created = json.loads(line)
+    assert set(created) == {"tenant_id", "api_key"}
+    response = client.get(
+        "/api/v1/notes", headers={"Authorization": f"Bearer {created['api_key']}"}
+    )
+    assert response.status_code == 200
+
+
+def test_migrate_is_idempotent(service_urls: ServiceUrls) -> None:
+    """`migrate` on an up-to-date database succeeds and changes nothing."""
+    env = service_env(
+        ENVIRONMENT="test",
+        DATABASE_URL=service_urls.runtime_database_url,
+        DATABASE_OWNER_URL=service_urls.owner_database_url,
+        REDIS_URL=service_urls.redis_url,
+    )
+    process = start_app(["migrate"], env)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err

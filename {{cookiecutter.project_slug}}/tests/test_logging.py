@@ -1,0 +1,92 @@
+"""OBS-LOGGING and SEC-SECRETS: JSON lines, secrets redacted from headers, bodies and tracebacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+
+from app.logging import REDACTED, get_logger
+
+BEARER = "Bearer abc.DEF-ghi_123secret"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXNlY3JldA"
+PASSWORD = "correct-horse-battery"
+LogLines = Callable[[], list[dict[str, Any]]]
+
+
+def test_sensitive_keys_are_redacted_recursively(client: TestClient, log_lines: LogLines) -> None:
+    """Authorization, cookies, passwords, tokens and API keys are masked at any depth."""
+    log_lines()
+    get_logger("test").info(
+        "login",
+        headers={"authorization": BEARER, "cookie": "session=abc", "accept": "*/*"},
+        body={"user": "ann", "password": PASSWORD, "nested": [{"api_key": "k-123"}]},
+        refresh_token="r-456",
+    )
+    (line,) = log_lines()
+    assert line["headers"] == {"authorization": REDACTED, "cookie": REDACTED, "accept": "*/*"}
+    assert line["body"]["password"] == REDACTED
+    assert line["body"]["nested"] == [{"api_key": REDACTED}]
+    assert line["refresh_token"] == REDACTED
+    assert line["body"]["user"] == "ann"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"calling upstream with {BEARER}", "123secret"),
+        (f"token was {JWT}", JWT),
+        ("postgresql://app:" + PASSWORD + "@db/acme failed", PASSWORD),
+        (f"GET /cb?token={PASSWORD}&x=1", PASSWORD),
+    ],
+)
+def test_secret_shaped_values_are_redacted_anywhere(
+    client: TestClient, log_lines: LogLines, text: str, secret: str
+) -> None:
+    """Bearer tokens, JWTs, URL passwords and token query parameters are masked by shape."""
+    log_lines()
+    get_logger("test").warning("upstream", detail=text)
+    (line,) = log_lines()
+    assert secret not in line["detail"]
+    assert REDACTED in line["detail"]
+
+
+def test_standard_library_loggers_are_json_and_redacted(
+    client: TestClient, log_lines: LogLines
+) -> None:
+    """Third-party loggers (here a plain `logging` one) go through the same redaction."""
+    log_lines()
+    logging.getLogger("thirdparty").warning("connecting with %s", BEARER)
+    (line,) = log_lines()
+    assert line["level"] == "warning"
+    assert "123secret" not in line["event"]
+
+
+def test_a_request_full_of_secrets_leaves_none_in_the_logs(
+    app: FastAPI, log_lines: LogLines
+) -> None:
+    """Secrets in headers, cookies and the body of a failing request appear in no log line."""
+
+    @app.post("/explode")
+    async def explode(request: Request) -> None:
+        body = await request.body()
+        get_logger("test").info("received", headers=dict(request.headers), raw=body.decode())
+        raise ValueError(f"bad payload {body.decode()} with {request.headers['authorization']}")
+
+    log_lines()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post(
+            "/explode",
+            headers={"Authorization": BEARER, "Cookie": f"session={PASSWORD}"},
+            content=f'{{"password": "{PASSWORD}"}}'.encode(),
+        )
+    assert response.status_code == 500
+    lines = log_lines()
+    assert {line["event"] for line in lines} >= {"received", "unhandled_exception", "request"}
+    rendered = repr(lines)
+    assert PASSWORD not in rendered
+    assert "123secret" not in rendered

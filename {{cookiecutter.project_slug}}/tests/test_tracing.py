@@ -1,0 +1,93 @@
+"""OBS-TRACING: one request's server, database and Redis spans share the caller's trace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.devservices import ServiceUrls
+from app.main import create_app
+from app.settings import Settings
+from app.telemetry import configure_tracing
+from app.tenants.service import NewTenant
+from tests.notes.test_notes_api import fresh_key
+
+TRACE_ID = uuid.uuid4().hex
+TRACEPARENT = f"00-{TRACE_ID}-{'b' * 16}-01"
+LogLines = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = configure_tracing(Settings(environment="test"), SimpleSpanProcessor(exporter))
+    assert provider is not None
+    return exporter
+
+
+def test_a_request_continues_the_callers_trace_through_db_and_redis(
+    spans: InMemorySpanExporter,
+    make_settings: Callable[..., Settings],
+    new_tenant: Callable[[], NewTenant],
+    service_urls: ServiceUrls,
+    log_lines: LogLines,
+) -> None:
+    """Server, SQL and Redis spans of a POST share the incoming traceparent's trace id."""
+    tenant = new_tenant()
+    log_lines()
+    with TestClient(create_app(make_settings())) as client:
+        response = client.post(
+            "/api/v1/notes",
+            json={"title": "traced"},
+            headers={**fresh_key(tenant), "traceparent": TRACEPARENT},
+        )
+    assert response.status_code == 201
+    ours = [s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == TRACE_ID]
+    kinds = {
+        str(s.attributes.get("db.system") or s.attributes.get("db.system.name") or "")
+        for s in ours
+        if s.attributes
+    }
+    assert any(s.name.startswith("POST /api/v1/notes") for s in ours), [s.name for s in ours]
+    assert "postgresql" in kinds
+    assert "redis" in kinds
+    access = next(line for line in log_lines() if line.get("event") == "request")
+    assert access["trace_id"] == TRACE_ID
+    assert len(access["span_id"]) == 16
+
+
+async def test_the_outbox_row_carries_the_trace_to_the_worker(
+    spans: InMemorySpanExporter,
+    make_settings: Callable[..., Settings],
+    new_tenant: Callable[[], NewTenant],
+    service_urls: ServiceUrls,
+) -> None:
+    """A task queued by a traced request stores that trace's context for the worker."""
+    tenant = new_tenant()
+    trace_id = uuid.uuid4().hex
+    app = create_app(make_settings())
+    with TestClient(app) as client:
+        client.post(
+            "/api/v1/notes",
+            json={"title": "queued"},
+            headers={**fresh_key(tenant), "traceparent": f"00-{trace_id}-{'c' * 16}-01"},
+        )
+    engine = create_async_engine(service_urls.owner_database_url)
+    try:
+        async with engine.connect() as conn:
+            header = await conn.scalar(
+                text("SELECT headers->>'traceparent' FROM outbox WHERE tenant_id = :t"),
+                {"t": tenant.tenant_id},
+            )
+    finally:
+        await engine.dispose()
+    assert header is not None
+    assert header.split("-")[1] == trace_id

@@ -1,0 +1,50 @@
+"""A real Celery worker process on the real broker, with a fast retry policy."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.devservices import ServiceUrls
+from app.settings import Settings
+from tests.processes import free_port, service_env, start_app
+
+FAST_RETRIES = {
+    "TASK_MAX_RETRIES": "2",
+    "TASK_RETRY_BASE_DELAY": "0.05",
+    "TASK_RETRY_MAX_DELAY": "0.2",
+}
+
+
+@pytest.fixture(scope="module")
+def worker_env(service_urls: ServiceUrls) -> dict[str, str]:
+    return service_env(
+        ENVIRONMENT="test",
+        DATABASE_URL=service_urls.runtime_database_url,
+        DATABASE_OWNER_URL=service_urls.owner_database_url,
+        REDIS_URL=service_urls.redis_url,
+        TASK_QUEUE=f"test-{uuid.uuid4().hex[:10]}",
+        LOG_FORMAT="json",
+        WORKER_METRICS_PORT=str(free_port()),
+        **FAST_RETRIES,
+    )
+
+
+@pytest.fixture(scope="module")
+def worker(worker_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    process = start_app(["worker", "--pool", "solo", "--concurrency", "1"], worker_env)
+    yield process
+    process.terminate()
+    process.communicate(timeout=30)
+
+
+@pytest.fixture
+def worker_settings(worker_env: dict[str, str]) -> Settings:
+    """The settings the worker runs with, for publishing and operator commands."""
+    names = ("ENVIRONMENT", "DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL", "TASK_QUEUE")
+    fields: dict[str, Any] = {name.lower(): worker_env[name] for name in names}
+    return Settings(**fields)

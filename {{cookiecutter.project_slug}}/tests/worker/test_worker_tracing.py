@@ -1,0 +1,80 @@
+"""OBS-TRACING across processes: a task continues the publisher's trace, exported over OTLP/HTTP
+to a receiver this test runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from subprocess import Popen
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from app.settings import Settings
+from app.worker.celery_app import create_celery
+from app.worker.tasks import DRILL_TASK
+from tests.processes import free_port, start_app
+
+RECEIVED_TRACE_IDS: set[str] = set()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                RECEIVED_TRACE_IDS.update(span.trace_id.hex() for span in scope.spans)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+@pytest.fixture
+def otlp_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def traced_worker(worker_env: dict[str, str], otlp_endpoint: str) -> Iterator[Popen[str]]:
+    env = {
+        **worker_env,
+        "WORKER_METRICS_PORT": str(free_port()),
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_SERVICE_NAME": "worker-under-test",
+    }
+    process = start_app(["worker", "--pool", "solo", "--concurrency", "1"], env)
+    yield process
+    process.terminate()
+    process.communicate(timeout=30)
+
+
+def test_a_task_continues_the_trace_it_was_published_in(
+    traced_worker: Popen[str], worker_settings: Settings
+) -> None:
+    """The worker's spans for a task carry the trace id of the traceparent it was sent with."""
+    trace_id = uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-{'a' * 16}-01"
+    create_celery(worker_settings).send_task(
+        DRILL_TASK, task_id=f"traced-{uuid.uuid4()}", headers={"traceparent": traceparent}
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if trace_id in RECEIVED_TRACE_IDS:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no span of trace {trace_id}; saw {len(RECEIVED_TRACE_IDS)} traces")
