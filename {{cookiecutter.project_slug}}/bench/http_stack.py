@@ -1,0 +1,227 @@
+"""Benchmark: the full production stack against bare FastAPI doing the same work, same run.
+
+    make bench      # embedded PostgreSQL and Redis, or TEST_DATABASE_URL / TEST_REDIS_URL
+
+Starts PostgreSQL and Redis (configured or embedded), migrates, creates a tenant with an API key
+and some notes through the console script and the API, then serves three processes on loopback,
+one uvicorn worker each: the service with tracing off, the service with tracing at its production
+default (10 % parent-based sampling, OTLP/HTTP export to a local sink that discards), and the bare
+app (`bench/bare_app.py`). wrk drives them interleaved (service, bare, service, bare ...) and the
+ratio is the median of the per-round ratios. Logs are JSON, written to `.bench/*.log`.
+
+Settings (environment): BENCH_ROUNDS (3), BENCH_DURATION seconds per run (10),
+BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_NOTES (200), BENCH_STRICT=1 to exit
+non-zero when a goal is missed. A benchmark, never a test: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import random
+import secrets
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from load import Request, ensure_wrk, run_wrk
+from otlp_sink import OtlpSink
+from report import PairOutcome, print_load, print_pair, print_verdict
+from servers import PROJECT, Services, cli, create_notes, server, services
+
+LOG_DIR = PROJECT / ".bench"
+NOTE_BODY = json.dumps({"title": "benchmark", "body": "written by make bench"})
+
+
+@dataclass(frozen=True)
+class Config:
+    rounds: int
+    duration: float
+    connections: int
+    load_connections: int
+    notes: int
+    strict: bool
+
+    @classmethod
+    def from_env(cls) -> Config:
+        env = os.environ.get
+        return cls(
+            rounds=int(env("BENCH_ROUNDS", "3")),
+            duration=float(env("BENCH_DURATION", "10")),
+            connections=int(env("BENCH_CONNECTIONS", "32")),
+            load_connections=int(env("BENCH_LOAD_CONNECTIONS", "256")),
+            notes=int(env("BENCH_NOTES", "200")),
+            strict=env("BENCH_STRICT", "") == "1",
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    goal: float | None
+    service: str  # "plain" (tracing off) or "traced"
+    service_request: Request
+    bare_request: Request
+
+
+def _service_env(svc: Services, traced: bool, otlp_endpoint: str) -> dict[str, str]:
+    """Production settings, on loopback; limits high enough that wrk is never throttled."""
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "DATABASE_OWNER_URL": svc.owner_url,
+        "DATABASE_URL": svc.runtime_url,
+        "REDIS_URL": svc.redis_url,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "SUPPORT_URL": "https://support.bench.invalid/",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "RATE_LIMIT_PER_IP": "999999999/minute",
+        "RATE_LIMIT_PER_PRINCIPAL": "999999999/minute",
+        "TASK_QUEUE": svc.name,
+        "REDIS_KEY_PREFIX": f"{svc.name}:",
+        "OTEL_TRACES_EXPORTER": "otlp" if traced else "none",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+    }
+    for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SDK_DISABLED"):
+        env.pop(name, None)  # the production default sampling, whatever the caller's shell says
+    return env
+
+
+def _scenarios(api_key: str, note_ids: list[str], ports: dict[str, int]) -> list[Scenario]:
+    auth = (("Authorization", f"Bearer {api_key}"),)
+    note = random.choice(note_ids)  # noqa: S311 - any seeded note will do
+
+    def url(target: str, path: str) -> str:
+        return f"http://127.0.0.1:{ports[target]}{path}"
+
+    def read(target: str, path: str) -> Request:
+        return Request(url(target, path), auth)
+
+    def post(target: str, path: str) -> Request:
+        return Request(url(target, path), auth, post_body=NOTE_BODY)
+
+    bare_read = read("bare", f"/notes/{note}")
+    return [
+        Scenario(
+            "1. tenant-scoped read by id, tracing off",
+            0.8,
+            "plain",
+            read("plain", f"/api/v1/notes/{note}"),
+            bare_read,
+        ),
+        Scenario(
+            "1b. tenant-scoped read by id, tracing at 10 %",
+            None,
+            "traced",
+            read("traced", f"/api/v1/notes/{note}"),
+            bare_read,
+        ),
+        Scenario(
+            "2. idempotent POST vs bare insert, tracing off",
+            None,
+            "plain",
+            post("plain", "/api/v1/notes"),
+            post("bare", "/notes"),
+        ),
+        Scenario(
+            "3a. hello, full stack, tracing off",
+            0.55,
+            "plain",
+            read("plain", "/hello"),
+            read("bare", "/hello"),
+        ),
+        Scenario(
+            "3b. hello, full stack, tracing at 10 %",
+            0.40,
+            "traced",
+            read("traced", "/hello"),
+            read("bare", "/hello"),
+        ),
+    ]
+
+
+def _run_pair(wrk: str, scenario: Scenario, config: Config) -> PairOutcome:
+    outcome = PairOutcome(scenario.name, scenario.goal)
+    for warmup in (scenario.service_request, scenario.bare_request):
+        run_wrk(wrk, warmup, config.connections, 2)
+    for _ in range(config.rounds):
+        outcome.service.append(
+            run_wrk(wrk, scenario.service_request, config.connections, config.duration)
+        )
+        outcome.bare.append(
+            run_wrk(wrk, scenario.bare_request, config.connections, config.duration)
+        )
+    return outcome
+
+
+def _header(config: Config) -> None:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"make bench, {now}: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}")
+    print(
+        f"wrk -t1 -c{config.connections}, {config.rounds} rounds x {config.duration:g} s per "
+        f"target, interleaved; 1 uvicorn worker each; JSON logs in {LOG_DIR}"
+    )
+
+
+def _measure(config: Config, svc: Services, wrk: str) -> bool:
+    LOG_DIR.mkdir(exist_ok=True)
+    with OtlpSink() as sink, ExitStack() as stack:
+        plain_env = _service_env(svc, traced=False, otlp_endpoint=sink.endpoint)
+        cli(plain_env, "migrate")
+        tenant = json.loads(cli(plain_env, "create-tenant", "bench"))
+        ports = {
+            "plain": stack.enter_context(
+                server("service_app.py", plain_env, LOG_DIR / "plain.log")
+            ),
+            "traced": stack.enter_context(
+                server(
+                    "service_app.py", _service_env(svc, True, sink.endpoint), LOG_DIR / "traced.log"
+                )
+            ),
+            "bare": stack.enter_context(
+                server(
+                    "bare_app.py",
+                    {**os.environ, "DATABASE_URL": svc.runtime_url},
+                    LOG_DIR / "bare.log",
+                )
+            ),
+        }
+        note_ids = create_notes(ports["plain"], tenant["api_key"], config.notes)
+        pairs = []
+        for scenario in _scenarios(tenant["api_key"], note_ids, ports):
+            pairs.append(_run_pair(wrk, scenario, config))
+            print_pair(pairs[-1])
+        load_request = _scenarios(tenant["api_key"], note_ids, ports)[1].service_request
+        load = run_wrk(wrk, load_request, config.load_connections, config.duration)
+        load_ok = print_load(
+            f"4. read by id at {config.load_connections} connections (tracing at 10 %, "
+            "DB pool 10 + 5 overflow)",
+            load,
+        )
+        print(f"OTLP exports received by the sink: {sink.exports}")
+        return print_verdict(pairs, load_ok)
+
+
+def main() -> int:
+    config = Config.from_env()
+    wrk = ensure_wrk()
+    _header(config)
+    with services() as svc:
+        passed = _measure(config, svc, wrk)
+    return 1 if config.strict and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

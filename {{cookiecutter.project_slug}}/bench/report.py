@@ -1,0 +1,68 @@
+"""Medians, ratios and goals of `make bench`: what it prints and what passes."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from load import Result
+
+
+@dataclass
+class PairOutcome:
+    """Interleaved rounds of the service (A) against the bare app (B) on one scenario."""
+
+    name: str
+    goal: float | None
+    service: list[Result] = field(default_factory=list)
+    bare: list[Result] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        """Median over rounds of service req/s ÷ bare req/s (each round pairs adjacent runs)."""
+        ratios = [a.rps / b.rps for a, b in zip(self.service, self.bare, strict=True) if b.rps]
+        return statistics.median(ratios) if ratios else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.goal is None or self.ratio >= self.goal
+
+
+def _row(label: str, results: list[Result]) -> str:
+    rps = statistics.median(r.rps for r in results)
+    p50 = statistics.median(r.p50_ms for r in results)
+    p99 = statistics.median(r.p99_ms for r in results)
+    errors = sum(r.error_count for r in results)
+    return f"  {label:<8} {rps:>9.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  errors {errors}"
+
+
+def print_pair(outcome: PairOutcome) -> None:
+    print(f"{outcome.name}")
+    print(_row("service", outcome.service))
+    print(_row("bare", outcome.bare))
+    rounds = " ".join(
+        f"{a.rps / b.rps:.2f}" for a, b in zip(outcome.service, outcome.bare, strict=True)
+    )
+    goal = f"goal >= {outcome.goal:.2f}x " if outcome.goal is not None else "no goal "
+    verdict = "" if outcome.goal is None else ("PASS" if outcome.passed else "FAIL")
+    print(f"  ratio    {outcome.ratio:.2f}x (rounds: {rounds}) {goal}{verdict}".rstrip())
+
+
+def print_load(name: str, result: Result) -> bool:
+    errors = ", ".join(f"{k} {v}" for k, v in result.errors.items())
+    passed = result.error_count == 0
+    print(f"{name}")
+    print(_row("service", [result]))
+    print(f"  errors   {errors} (goal: none) {'PASS' if passed else 'FAIL'}")
+    return passed
+
+
+def print_verdict(pairs: list[PairOutcome], load_passed: bool) -> bool:
+    checks = [(p.name, p.passed) for p in pairs if p.goal is not None]
+    checks.append(("256 connections", load_passed))
+    missed = [name for name, ok in checks if not ok]
+    if missed:
+        print(f"RESULT: FAIL ({len(missed)} of {len(checks)} goals missed: {'; '.join(missed)})")
+    else:
+        print(f"RESULT: PASS (all {len(checks)} goals met)")
+    return not missed

@@ -1,0 +1,51 @@
+"""The real service for `make bench`: `create_app()` plus one trivial route, served as `serve` does.
+
+`/hello` is registered after `create_app()` has installed the middleware, so it runs through the
+whole production stack (tracing, correlation id, access log and RED metrics, security headers,
+rate limiting with its Redis round trip, the error middleware) and measures what that stack costs
+on a route that does nothing. uvicorn gets the same arguments as `app.cli` gives it.
+
+    python bench/service_app.py --port 8100    # the service's environment (DATABASE_URL, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from fastapi import FastAPI
+
+from app.main import create_app
+
+
+def create_bench_app() -> FastAPI:
+    app = create_app()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the service plus /hello, for make bench")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    # The arguments of `app.cli._run_server`, apart from the factory.
+    uvicorn.run(
+        "service_app:create_bench_app",
+        factory=True,
+        host="127.0.0.1",
+        port=args.port,
+        workers=1,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
