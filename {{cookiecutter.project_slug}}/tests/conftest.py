@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,10 @@ from tests.services import TestServices, drop_queue, provision_services
 
 SUPPORT_URL = "https://support.test.example/"
 TEST_QUEUE = f"test-tasks-{uuid.uuid4().hex[:10]}"
+# An app built with production settings would otherwise install the OTLP exporter for the whole
+# process (the tracer provider is global and set once), shipping spans to a collector that is not
+# there and hiding the in-memory exporter of tests/test_tracing.py. Tracing tests opt in.
+os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,21 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.devservices import ServiceUrls
 from app.main import create_app
+from app.outbound.client import OutboundClient, OutboundDependency
 from app.settings import Settings
 from app.telemetry import configure_tracing
 from app.tenants.service import NewTenant
 from tests.notes.test_notes_api import fresh_key
+from tests.outbound.flaky_server import flaky_server
 
 TRACE_ID = uuid.uuid4().hex
 TRACEPARENT = f"00-{TRACE_ID}-{'b' * 16}-01"
@@ -91,3 +95,26 @@ async def test_the_outbox_row_carries_the_trace_to_the_worker(
         await engine.dispose()
     assert header is not None
     assert header.split("-")[1] == trace_id
+
+
+async def test_an_outbound_call_is_a_client_span_that_carries_the_trace(
+    spans: InMemorySpanExporter,
+) -> None:
+    """The outbound client sends `traceparent`, so the callee continues our trace."""
+    with flaky_server() as server:
+        client = OutboundClient(OutboundDependency("partner", server.url))
+        with trace.get_tracer("tests").start_as_current_span("handler") as parent:
+            await client.request("GET", "/orders")
+        await client.aclose()
+    trace_id = format(parent.get_span_context().trace_id, "032x")
+    sent = {name.lower(): value for name, value in server.hits[0][2].items()}
+    assert sent["traceparent"].split("-")[1] == trace_id
+    client_spans = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind is SpanKind.CLIENT and format(s.context.trace_id, "032x") == trace_id
+    ]
+    assert len(client_spans) == 1
+    attributes = client_spans[0].attributes or {}
+    # The semantic-convention name depends on OTEL_SEMCONV_STABILITY_OPT_IN; either will do.
+    assert 200 in (attributes.get("http.status_code"), attributes.get("http.response.status_code"))

@@ -54,6 +54,15 @@ IDEMPOTENCY_OUTCOMES = Counter(
     ["outcome"],
 )
 OUTBOX_RELAYED = Counter("outbox_relayed_total", "Outbox messages published to the broker.")
+OUTBOUND_REQUESTS = Counter(
+    "outbound_requests_total",
+    "Calls to other services by dependency and outcome: ok, error_status, transport_error, "
+    "breaker_open.",
+    ["dependency", "outcome"],
+)
+OUTBOUND_RETRIES = Counter(
+    "outbound_retries_total", "Retried attempts of calls to other services.", ["dependency"]
+)
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

@@ -1,0 +1,1 @@
+"""Calls to other services: one client factory with timeouts, bounded retries and a breaker."""
