@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML (via uvicorn[standard]) ships no stubs
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "ops" / "prometheus"
 RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
@@ -84,3 +85,20 @@ def test_scrape_config_is_valid(promtool: str) -> None:
     result = _run(promtool, "check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rules/slo.yml" in result.stdout + result.stderr
+
+
+def test_every_alert_links_to_its_runbook_section() -> None:
+    """Each alert's runbook_url ends in `docs/alerts.md#<alert name in lower case>`, and
+    docs/alerts.md has a `## <AlertName>` heading, whose GitHub anchor is exactly that."""
+    runbook = (PROMETHEUS.parents[1] / "docs" / "alerts.md").read_text()
+    headings = {line[3:].strip() for line in runbook.splitlines() if line.startswith("## ")}
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                name = rule["alert"]
+                url = rule["annotations"]["runbook_url"]
+                assert url.endswith(f"/docs/alerts.md#{name.lower()}"), f"{name}: {url}"
+                assert name in headings, f"docs/alerts.md has no `## {name}` section"
+                assert rule["labels"]["severity"] in {"page", "ticket"}, name
