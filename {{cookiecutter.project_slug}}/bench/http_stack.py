@@ -11,7 +11,9 @@ ratio is the median of the per-round ratios. Logs are JSON, written to `.bench/*
 
 Settings (environment): BENCH_ROUNDS (3), BENCH_DURATION seconds per run (10),
 BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_NOTES (200), BENCH_STRICT=1 to exit
-non-zero when a goal is missed. A benchmark, never a test: numbers depend on the machine.
+non-zero when a goal is missed, BENCH_ONLY=1,3a to run some pairs, BENCH_PROFILE=<dir> to record
+the service with py-spy during the first round of each pair (bench/profiling.py).
+A benchmark, never a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ import random
 import secrets
 import sys
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from load import Request, ensure_wrk, run_wrk
+from load import Request, Result, ensure_wrk, run_wrk
 from otlp_sink import OtlpSink
+from profiling import profiled
 from report import PairOutcome, print_load, print_pair, print_verdict
-from servers import PROJECT, Services, cli, create_notes, server, services
+from servers import PROJECT, Running, Services, cli, create_notes, server, services
 
 LOG_DIR = PROJECT / ".bench"
 NOTE_BODY = json.dumps({"title": "benchmark", "body": "written by make bench"})
@@ -44,6 +47,7 @@ class Config:
     load_connections: int
     notes: int
     strict: bool
+    profile_dir: Path | None
 
     @classmethod
     def from_env(cls) -> Config:
@@ -55,6 +59,7 @@ class Config:
             load_connections=int(env("BENCH_LOAD_CONNECTIONS", "256")),
             notes=int(env("BENCH_NOTES", "200")),
             strict=env("BENCH_STRICT", "") == "1",
+            profile_dir=Path(env("BENCH_PROFILE", "")).resolve() if env("BENCH_PROFILE") else None,
         )
 
 
@@ -92,6 +97,7 @@ def _service_env(svc: Services, traced: bool, otlp_endpoint: str) -> dict[str, s
 
 
 def _scenarios(api_key: str, note_ids: list[str], ports: dict[str, int]) -> list[Scenario]:
+    """Every pair measured; BENCH_ONLY (e.g. `1,3a`) keeps those whose number it lists."""
     auth = (("Authorization", f"Bearer {api_key}"),)
     note = random.choice(note_ids)  # noqa: S311 - any seeded note will do
 
@@ -144,17 +150,32 @@ def _scenarios(api_key: str, note_ids: list[str], ports: dict[str, int]) -> list
     ]
 
 
-def _run_pair(wrk: str, scenario: Scenario, config: Config) -> PairOutcome:
+def _selected(scenario: Scenario) -> bool:
+    only = [part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()]
+    return not only or scenario.name.split(".")[0] in only
+
+
+def _timed_run(wrk: str, request: Request, config: Config, server: Running) -> Result:
+    """One wrk run; also records the server's CPU seconds per request during it."""
+    cpu_before = server.cpu_seconds()
+    result = run_wrk(wrk, request, config.connections, config.duration)
+    cpu = (server.cpu_seconds() - cpu_before) / max(result.requests, 1)
+    return replace(result, cpu_per_request=cpu)
+
+
+def _run_pair(
+    wrk: str, scenario: Scenario, config: Config, service: Running, bare: Running
+) -> PairOutcome:
     outcome = PairOutcome(scenario.name, scenario.goal)
     for warmup in (scenario.service_request, scenario.bare_request):
         run_wrk(wrk, warmup, config.connections, 2)
-    for _ in range(config.rounds):
-        outcome.service.append(
-            run_wrk(wrk, scenario.service_request, config.connections, config.duration)
-        )
-        outcome.bare.append(
-            run_wrk(wrk, scenario.bare_request, config.connections, config.duration)
-        )
+    for round_number in range(config.rounds):
+        profile = None
+        if config.profile_dir is not None and round_number == 0:
+            profile = config.profile_dir / f"{scenario.name.split('.')[0]}.txt"
+        with profiled(service.pid, profile, config.duration):
+            outcome.service.append(_timed_run(wrk, scenario.service_request, config, service))
+        outcome.bare.append(_timed_run(wrk, scenario.bare_request, config, bare))
     return outcome
 
 
@@ -181,7 +202,7 @@ def _measure(config: Config, svc: Services, wrk: str) -> bool:
         plain_env = _service_env(svc, traced=False, otlp_endpoint=sink.endpoint)
         cli(plain_env, "migrate")
         tenant = json.loads(cli(plain_env, "create-tenant", "bench"))
-        ports = {
+        running = {
             "plain": stack.enter_context(
                 server("service_app.py", plain_env, LOG_DIR / "plain.log")
             ),
@@ -198,12 +219,15 @@ def _measure(config: Config, svc: Services, wrk: str) -> bool:
                 )
             ),
         }
+        ports = {name: process.port for name, process in running.items()}
         note_ids = create_notes(ports["plain"], tenant["api_key"], config.notes)
+        scenarios = _scenarios(tenant["api_key"], note_ids, ports)
         pairs = []
-        for scenario in _scenarios(tenant["api_key"], note_ids, ports):
-            pairs.append(_run_pair(wrk, scenario, config))
+        for scenario in filter(_selected, scenarios):
+            service, bare = running[scenario.service], running["bare"]
+            pairs.append(_run_pair(wrk, scenario, config, service, bare))
             print_pair(pairs[-1])
-        load_request = _scenarios(tenant["api_key"], note_ids, ports)[1].service_request
+        load_request = scenarios[1].service_request
         load = run_wrk(wrk, load_request, config.load_connections, config.duration)
         load_ok = print_load(
             f"4. read by id at {config.load_connections} connections (tracing at 10 %, "

@@ -60,6 +60,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: dict[str, int]
+    cpu_per_request: float | None = None  # the server's CPU seconds, when measured
 
     @property
     def rps(self) -> float:

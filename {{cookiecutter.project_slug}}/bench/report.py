@@ -33,7 +33,11 @@ def _row(label: str, results: list[Result]) -> str:
     p50 = statistics.median(r.p50_ms for r in results)
     p99 = statistics.median(r.p99_ms for r in results)
     errors = sum(r.error_count for r in results)
-    return f"  {label:<8} {rps:>9.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  errors {errors}"
+    row = f"  {label:<8} {rps:>9.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  errors {errors}"
+    cpu = [r.cpu_per_request for r in results if r.cpu_per_request is not None]
+    if cpu:
+        row += f"  cpu {1000 * statistics.median(cpu):.2f} ms/req"
+    return row
 
 
 def print_pair(outcome: PairOutcome) -> None:

@@ -105,9 +105,20 @@ def create_notes(port: int, api_key: str, count: int) -> list[str]:
     return ids
 
 
+@dataclass(frozen=True)
+class Running:
+    port: int
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(script: str, env: dict[str, str], log: Path) -> Iterator[int]:
-    """Start `bench/<script> --port P` with its output in `log`; yield P once it answers."""
+def server(script: str, env: dict[str, str], log: Path) -> Iterator[Running]:
+    """Start `bench/<script> --port P` with its output in `log`; yield it once it answers."""
     port = free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -118,7 +129,7 @@ def server(script: str, env: dict[str, str], log: Path) -> Iterator[int]:
         )
     try:
         _wait_until_up(process, script, port, log)
-        yield port
+        yield Running(port, process.pid)
     finally:
         process.terminate()
         try:
