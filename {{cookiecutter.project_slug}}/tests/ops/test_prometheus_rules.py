@@ -25,7 +25,7 @@ MISSING = "promtool is not on PATH: install it with `apt-get install prometheus`
 def promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        if os.environ.get("CI"):
+        if os.environ.get("CI", "").lower() not in {"", "0", "false"}:
             pytest.fail(f"{MISSING}; CI must install it, so this is a failure, not a skip")
         pytest.skip(MISSING)
     return path
