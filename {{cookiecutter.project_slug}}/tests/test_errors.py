@@ -70,6 +70,13 @@ def test_wrong_method_is_a_405_problem(api: TestClient) -> None:
     assert response.headers["allow"] == "GET"
 
 
+def test_a_405_allows_every_method_of_the_path(api: TestClient) -> None:
+    """FastAPI makes one route per method; Allow still names all of them (RFC 9110 §15.5.6)."""
+    response = api.put("/api/v1/notes/00000000-0000-0000-0000-000000000000")
+    _assert_problem(response, 405)
+    assert response.headers["allow"] == "DELETE, GET, PATCH"
+
+
 def test_validation_error_names_the_field_and_never_echoes_input(api: TestClient) -> None:
     """422 lists each bad field by location; the submitted values (a password) are not echoed."""
     response = api.post("/login", json={"password": LEAKY_SECRET, "age": "old"})

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.problems import problem_body, render_problem, status_title
+from app.routes import allowed_methods
 
 
 class DomainError(Exception):
@@ -113,7 +114,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     title = status_title(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else title
     body = problem_body(exc.status_code, title, detail, _support_url(request))
-    return render_problem(request.scope, body, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope["path"]))
+    return render_problem(request.scope, body, headers)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 # Registers every table: ORM foreign keys resolve by table name at the first query.
 import app.db.models  # noqa: F401
+from app.api_contract import install_problem_documentation
 from app.api_docs import install_api_docs
 from app.db.engine import DatabaseTimeouts, create_engine, ping_database
 from app.db.errors import install_database_error_handlers
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(notes_router)
     app.include_router(metrics_router)
+    install_problem_documentation(app)
     if settings.docs_enabled:
         install_api_docs(app)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from starlette.routing import compile_path
 
 
 def api_routes(app: FastAPI) -> list[RouteContext]:
@@ -17,3 +18,16 @@ def api_routes(app: FastAPI) -> list[RouteContext]:
         for context in iter_route_contexts(app.routes)
         if isinstance(context.original_route, APIRoute)
     ]
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at `path`, for the `Allow` header of a 405.
+
+    Starlette answers 405 from the first route whose path matches, so its `Allow` names only
+    that route's methods, while FastAPI makes one route per method (RFC 9110 section 15.5.6).
+    """
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        if context.path and context.methods and compile_path(context.path)[0].match(path):
+            methods |= context.methods
+    return sorted(methods)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339_only(value: Any) -> Any:
+    """Refuse what pydantic's lax mode would read as a date-time: `0.5` (a Unix time), dates."""
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-01-31T12:00:00Z")
+    return value
+
+
+# What the OpenAPI document promises (`format: date-time`), and nothing looser.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
 
 class NoteCreate(BaseModel):
@@ -60,8 +74,8 @@ class NoteListQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=512)
     sort: Literal["-created_at", "created_at"] = "-created_at"
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
     title_prefix: str | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")

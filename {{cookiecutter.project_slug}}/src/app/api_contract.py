@@ -1,0 +1,85 @@
+"""The OpenAPI document tells the truth about errors (API-CONTRACTS).
+
+FastAPI documents a 422 as `application/json` with its own validation schema, and no other error.
+This service answers every error as RFC 9457 `application/problem+json` (or an HTML page for a
+browser), so the document says exactly that: one `Problem` schema, used by every 4xx and 5xx an
+operation declares plus `4XX` and `5XX` catch-alls for the errors any route can give (401, 404,
+429, 503 ...). tests/test_schema_fuzzing.py checks the running service against this document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.problems import PROBLEM_JSON
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details, with the request's correlation id.",
+    "required": ["type", "title", "status", "detail", "instance", "correlation_id", "support"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "correlation_id": {"type": "string"},
+        "support": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg", "type"],
+                "properties": {
+                    "loc": {"type": "string"},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+PROBLEM_CONTENT: dict[str, Any] = {
+    PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}},
+    "text/html": {"schema": {"type": "string"}},
+}
+CATCH_ALL = {
+    "4XX": "The request was refused; the problem's `type` and `detail` say why.",
+    "5XX": "The service could not answer now; retry after `Retry-After` when present.",
+}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def document_problems(document: dict[str, Any]) -> None:
+    """Rewrite every error response of `document` (an OpenAPI dict) to the Problem schema."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422, replaced below
+        schemas.pop(name, None)
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method in HTTP_METHODS:
+                _document_operation(operation.setdefault("responses", {}))
+
+
+def _document_operation(responses: dict[str, Any]) -> None:
+    for code, response in responses.items():
+        if code[0] in "45":
+            response["content"] = PROBLEM_CONTENT
+    for code, description in CATCH_ALL.items():
+        responses.setdefault(code, {"description": description, "content": PROBLEM_CONTENT})
+
+
+def install_problem_documentation(app: FastAPI) -> None:
+    """Make `app.openapi()` return the document with its error responses rewritten, once."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_problems(generate())
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
