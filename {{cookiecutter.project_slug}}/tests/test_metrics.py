@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+import signal
 import uuid
 from collections.abc import Callable
 
+import httpx2
 from fastapi.testclient import TestClient
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from app.devservices import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.service import NewTenant
 from tests.notes.test_notes_api import auth
-from tests.processes import free_port
+from tests.processes import free_port, service_env, start_app, wait_for_port
 
 
 def _sample(client: TestClient, name: str, label: str) -> float:
@@ -67,3 +70,51 @@ def test_idempotency_outcomes_are_counted(
     client.post("/api/v1/notes", json={"title": "b"}, headers=headers)
     for outcome in counts:
         assert _sample(client, "idempotency_requests_total", outcome) == counts[outcome] + 1
+
+
+def test_requests_are_counted_by_route_template_never_by_raw_path(client: TestClient) -> None:
+    """RED metrics label the route template; an id in the URL never becomes a label value."""
+    note_id = str(uuid.uuid4())
+    client.get(f"/api/v1/notes/{note_id}")
+    text = client.get("/metrics").text
+    assert re.search(
+        r'^http_requests_total\{method="GET",route="/api/v1/notes/\{note_id\}",status="401"\} ',
+        text,
+        re.MULTILINE,
+    )
+    assert (
+        'http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/v1/notes/{note_id}"}'
+        in text
+    )
+    assert note_id not in text
+    assert "http_requests_in_flight " in text
+    assert "db_pool_connections_in_use " in text
+
+
+def test_several_workers_serve_the_sum_of_their_metrics(service_urls: ServiceUrls) -> None:
+    """`serve --workers 2`: whichever worker answers /metrics reports every worker's requests."""
+    port = free_port()
+    env = service_env(
+        ENVIRONMENT="test",
+        DATABASE_URL=service_urls.runtime_database_url,
+        DATABASE_OWNER_URL=service_urls.owner_database_url,
+        REDIS_URL=service_urls.redis_url,
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # `serve --workers` makes one for its workers
+    process = start_app(["serve", "--port", str(port), "--workers", "2"], env)
+    try:
+        assert wait_for_port(port, process), process.communicate(timeout=5)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(40):  # a new connection each: the kernel spreads them over the workers
+            assert httpx2.get(f"{base}/health/live", timeout=5).status_code == 200
+        counts = {_live_requests(httpx2.get(f"{base}/metrics", timeout=5).text) for _ in range(10)}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert counts == {40.0}
+
+
+def _live_requests(exposition: str) -> float:
+    pattern = r'^http_requests_total\{method="GET",route="/health/live",status="200"\} (\S+)$'
+    match = re.search(pattern, exposition, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0

@@ -36,9 +36,25 @@ def _validated_settings(need_services: bool) -> Settings | None:
     return settings
 
 
-def _run_server(host: str, port: int) -> int:
+def _share_metrics_between_processes(prefix: str) -> None:
+    """Processes that serve one port count into files of one directory, summed at scrape time.
+
+    An unset PROMETHEUS_MULTIPROC_DIR gets a fresh temporary directory; a configured one is
+    emptied first, since samples left by a previous run would be added in.
+    """
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured is None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=prefix)
+        return
+    for leftover in Path(configured).glob("*.db"):
+        leftover.unlink()
+
+
+def _run_server(host: str, port: int, workers: int = 1) -> int:
     if _validated_settings(need_services=True) is None:
         return EXIT_CONFIG
+    if workers > 1:
+        _share_metrics_between_processes("api-metrics-")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -49,6 +65,7 @@ def _run_server(host: str, port: int) -> int:
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        workers=workers,
     )
     return 0
 
@@ -109,9 +126,8 @@ def _worker(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.effective_log_format)
     configure_tracing(settings)
-    if args.pool == "prefork" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Tasks run in forked children: they share samples through this directory.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="worker-metrics-")
+    if args.pool == "prefork":  # tasks run in forked children
+        _share_metrics_between_processes("worker-metrics-")
     from app.worker.metrics import start_exporter
 
     broker = settings.broker_url.get_secret_value() if settings.broker_url else None
@@ -175,7 +191,10 @@ def _purge(_: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return _run_server(args.host, args.port)
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return EXIT_CONFIG
+    return _run_server(args.host, args.port, args.workers)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -219,6 +238,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=8000)
         command.set_defaults(handler=handler)
+    serve = commands.choices["serve"]
+    serve.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (metrics are summed)"
+    )
     check = commands.add_parser("check-config", help="validate the environment and exit")
     check.set_defaults(handler=_check_config)
     migrate = commands.add_parser("migrate", help="apply database migrations as the owner role")
