@@ -83,7 +83,9 @@ class Database:
         raise AssertionError("unreachable: the loop returns or raises")
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
+    # `async def` though it awaits nothing: FastAPI runs a plain `def` dependency in its thread
+    # pool, and that hand-off cost more than the whole query (docs/performance.md).
     database: Database = request.app.state.database
     return database
 

@@ -18,9 +18,10 @@ TENANT_SETTING = "app.tenant_id"
 CURRENT_TENANT_SQL = f"NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid"
 
 
+# Built once: constructing a `text()` parses its bind parameters on every call.
+_SET_TENANT = text("SELECT set_config(:name, :tenant, true)")
+
+
 async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Scope the session's current transaction to `tenant_id`."""
-    await session.execute(
-        text("SELECT set_config(:name, :tenant, true)"),
-        {"name": TENANT_SETTING, "tenant": str(tenant_id)},
-    )
+    await session.execute(_SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant_id)})

@@ -107,7 +107,8 @@ class NotesService:
         await self.database.run(work, principal.tenant_id)
 
 
-def get_notes_service(request: Request) -> NotesService:
+async def get_notes_service(request: Request) -> NotesService:
+    # `async def`: a plain `def` dependency would hop to the thread pool on every request.
     secret = request.app.state.settings.secret_key.get_secret_value().encode()
     relay = request.app.state.outbox_relay
     wake = relay.wake.set if relay is not None else (lambda: None)
