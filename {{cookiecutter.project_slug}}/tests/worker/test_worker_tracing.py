@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from subprocess import Popen
 
 import pytest
+from opentelemetry import context, propagate
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from app.settings import Settings
@@ -69,9 +70,16 @@ def test_a_task_continues_the_trace_it_was_published_in(
     """The worker's spans for a task carry the trace id of the traceparent it was sent with."""
     trace_id = uuid.uuid4().hex
     traceparent = f"00-{trace_id}-{'a' * 16}-01"
-    create_celery(worker_settings).send_task(
-        DRILL_TASK, task_id=f"traced-{uuid.uuid4()}", headers={"traceparent": traceparent}
-    )
+    # Published inside the trace, as the outbox relay does: when this test process has Celery
+    # instrumented (another test may have turned tracing on), its publish span joins the trace
+    # instead of starting a new one; when it has not, the header alone carries it.
+    token = context.attach(propagate.extract({"traceparent": traceparent}))
+    try:
+        create_celery(worker_settings).send_task(
+            DRILL_TASK, task_id=f"traced-{uuid.uuid4()}", headers={"traceparent": traceparent}
+        )
+    finally:
+        context.detach(token)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if trace_id in RECEIVED_TRACE_IDS:
