@@ -12,10 +12,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, TypeVar
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from app.db.retry import backoff_delay, is_retryable, sqlstate_of
 from app.db.tenancy import set_tenant
@@ -41,11 +44,46 @@ class Database:
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
+        pool = engine.sync_engine.pool
+        # The pool's own capacity and wait, enforced in arrival order (see `_admitted`).
+        self._capacity = (
+            pool.size() + max(pool._max_overflow, 0) if isinstance(pool, QueuePool) else None
+        )
+        self._wait_s = pool.timeout() if isinstance(pool, QueuePool) else 0.0
+        self._gates: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            WeakKeyDictionary()
+        )
+
+    @asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        """Wait for a free connection first come, first served, at most the pool's timeout.
+
+        The pool's own queue lets a newcomer take a connection that was just handed to a waiter,
+        so under overload some requests starve past any timeout while others pass. asyncio's
+        Semaphore is FIFO (Python >= 3.11.1): the wait becomes the queue length divided by the
+        throughput for every request alike. Timing out is the pool's error, so still a 503.
+        """
+        if self._capacity is None:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self._capacity)
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await gate.acquire()
+        except TimeoutError:
+            raise PoolTimeoutError(f"no database connection within {self._wait_s} s") from None
+        try:
+            yield
+        finally:
+            gate.release()
 
     @asynccontextmanager
     async def transaction(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
         """One transaction, scoped to `tenant_id` if given: commits on success, else rolls back."""
-        async with self.sessions() as session, session.begin():
+        async with self._admitted(), self.sessions() as session, session.begin():
             if tenant_id is not None:
                 await set_tenant(session, tenant_id)
             yield session

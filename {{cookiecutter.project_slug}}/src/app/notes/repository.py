@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import insert as insert_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.notes.models import Note
@@ -18,18 +19,27 @@ def _live(tenant_id: uuid.UUID) -> ColumnElement[bool]:
     return and_(Note.tenant_id == tenant_id, Note.deleted_at.is_(None))
 
 
+# Built once, with bind parameters: a statement made per call pays for its construction and its
+# cache key on every request (docs/performance.md).
+_GET = select(Note).where(
+    Note.id == bindparam("note_id"),
+    Note.tenant_id == bindparam("tenant_id"),
+    Note.deleted_at.is_(None),
+)
+# One round trip: the server-side defaults (id, version, timestamps) come back by RETURNING,
+# where add() + flush() + refresh() took two.
+_INSERT = insert_statement(Note).returning(Note)
+
+
 async def insert(session: AsyncSession, tenant_id: uuid.UUID, title: str, body: str) -> Note:
-    note = Note(tenant_id=tenant_id, title=title, body=body)
-    session.add(note)
-    await session.flush()
-    await session.refresh(note)
+    note: Note = (
+        await session.scalars(_INSERT, [{"tenant_id": tenant_id, "title": title, "body": body}])
+    ).one()
     return note
 
 
 async def get(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -> Note | None:
-    note: Note | None = await session.scalar(
-        select(Note).where(Note.id == note_id, _live(tenant_id))
-    )
+    note: Note | None = await session.scalar(_GET, {"note_id": note_id, "tenant_id": tenant_id})
     return note
 
 
