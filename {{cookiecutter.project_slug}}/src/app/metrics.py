@@ -54,6 +54,12 @@ IDEMPOTENCY_OUTCOMES = Counter(
     ["outcome"],
 )
 OUTBOX_RELAYED = Counter("outbox_relayed_total", "Outbox messages published to the broker.")
+CACHE_REQUESTS = Counter(
+    "cache_requests_total",
+    "Cache reads by namespace and outcome: hit, miss, early_refresh, bypass (Redis unavailable), "
+    "invalidation_failed.",
+    ["namespace", "outcome"],
+)
 OUTBOUND_REQUESTS = Counter(
     "outbound_requests_total",
     "Calls to other services by dependency and outcome: ok, error_status, transport_error, "

@@ -1,0 +1,1 @@
+"""A tenant-scoped Redis cache that does not stampede (REL-CACHE)."""
