@@ -60,8 +60,9 @@ class Database:
 
         The pool's own queue lets a newcomer take a connection that was just handed to a waiter,
         so under overload some requests starve past any timeout while others pass. asyncio's
-        Semaphore is FIFO (Python >= 3.11.1): the wait becomes the queue length divided by the
-        throughput for every request alike. Timing out is the pool's error, so still a 503.
+        Semaphore never lets a newcomer overtake a waiter: the wait becomes the queue length
+        divided by the throughput for every request alike. Timing out is the pool's error, so
+        still a 503.
         """
         if self._capacity is None:
             yield
