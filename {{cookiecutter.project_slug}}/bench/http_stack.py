@@ -7,7 +7,7 @@ and some notes through the console script and the API, then serves three process
 one uvicorn worker each: the service with tracing off, the service with tracing at its production
 default (10 % parent-based sampling, OTLP/HTTP export to a local sink that discards), and the bare
 app (`bench/bare_app.py`). wrk drives them interleaved (service, bare, service, bare ...) and the
-ratio is the median of the per-round ratios. Logs are JSON, written to `.bench/*.log`.
+ratio is the median of the per-round ratios. Logs are JSON, in `.devservices/bench/logs/`.
 
 Settings (environment): BENCH_ROUNDS (3), BENCH_DURATION seconds per run (10),
 BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_NOTES (200), BENCH_STRICT=1 to exit
@@ -33,9 +33,9 @@ from load import Request, Result, ensure_wrk, run_wrk
 from otlp_sink import OtlpSink
 from profiling import profiled
 from report import PairOutcome, print_load, print_pair, print_verdict
-from servers import PROJECT, Running, Services, cli, create_notes, server, services
+from servers import EMBEDDED_ROOT, Running, Services, cli, create_notes, server, services
 
-LOG_DIR = PROJECT / ".bench"
+LOG_DIR = EMBEDDED_ROOT / "logs"  # under .devservices/, which git ignores
 NOTE_BODY = json.dumps({"title": "benchmark", "body": "written by make bench"})
 
 
@@ -197,7 +197,7 @@ def _header(config: Config) -> None:
 
 
 def _measure(config: Config, svc: Services, wrk: str) -> bool:
-    LOG_DIR.mkdir(exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     with OtlpSink() as sink, ExitStack() as stack:
         plain_env = _service_env(svc, traced=False, otlp_endpoint=sink.endpoint)
         cli(plain_env, "migrate")
