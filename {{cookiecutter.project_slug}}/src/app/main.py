@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 import app.db.models  # noqa: F401
 from app.api_contract import install_problem_documentation
 from app.api_docs import install_api_docs
+from app.cache.tenant_cache import TenantCache
 from app.db.engine import DatabaseTimeouts, create_engine, ping_database
 from app.db.errors import install_database_error_handlers
 from app.db.session import Database
@@ -24,6 +25,8 @@ from app.metrics import POOLS
 from app.metrics import router as metrics_router
 from app.middleware.stack import install_middleware
 from app.notes.router import router as notes_router
+from app.notes.router import stats_router as note_stats_router
+from app.notes.service import STATS_CACHE
 from app.redis_client import create_redis, ping_redis
 from app.settings import Settings, get_settings, require_service_urls
 from app.telemetry import configure_tracing, shutdown_tracing
@@ -95,11 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = (
         create_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
     )
+    app.state.notes_stats_cache = (
+        TenantCache(app.state.redis, settings.key_prefix, STATS_CACHE) if app.state.redis else None
+    )
     install_middleware(app, settings, app.state.redis)
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.include_router(health_router)
     app.include_router(notes_router)
+    app.include_router(note_stats_router)
     app.include_router(metrics_router)
     install_problem_documentation(app)
     if settings.docs_enabled:

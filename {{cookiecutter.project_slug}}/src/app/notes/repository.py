@@ -113,3 +113,10 @@ async def soft_delete(
         .returning(Note.id)
     )
     return result.first() is not None
+
+
+async def stats(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, datetime | None]:
+    """How many live notes the tenant has, and when the newest was created."""
+    statement = select(func.count(), func.max(Note.created_at)).where(_live(tenant_id))
+    count, newest = (await session.execute(statement)).one()
+    return int(count), newest

@@ -12,7 +12,7 @@ from app.auth.principal import CurrentPrincipal
 from app.etags import etag_for, matches_if_none_match
 from app.idempotency.keys import IdempotencyKeyDep
 from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
-from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteUpdate
+from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
 from app.notes.service import NotesServiceDep
 
 router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
@@ -60,6 +60,8 @@ async def create_note(
 
     response = await idempotency.run(principal, idempotent_request, work)
     notes.after_commit()
+    if response.status_code == status.HTTP_201_CREATED:
+        await notes.notes_changed(principal.tenant_id)
     return response
 
 
@@ -69,6 +71,17 @@ async def list_notes(
 ) -> NotePage:
     """A page of notes, newest first by default. Lists are not cached (`no-store`)."""
     return await notes.list(principal, query)
+
+
+# Its own path, outside /api/v1/notes/{note_id}: "stats" is not a note id, for any method.
+stats_router = APIRouter(prefix="/api/v1/stats", tags=["notes"])
+
+
+@stats_router.get("/notes", response_model=NoteStats)
+async def note_stats(principal: CurrentPrincipal, notes: NotesServiceDep) -> NoteStats:
+    """How many notes the tenant has: computed once and cached in Redis for every replica until
+    a note is created or deleted (docs/caching.md). The HTTP answer itself is `no-store`."""
+    return await notes.stats(principal)
 
 
 @router.get("/{note_id}", response_model=NoteOut, responses={304: {"description": "Not modified"}})

@@ -90,3 +90,10 @@ class NoteListQuery(BaseModel):
             str(value)
             for value in (self.sort, self.created_after, self.created_before, self.title_prefix)
         )
+
+
+class NoteStats(BaseModel):
+    """Counts over the tenant's live notes, served from the cache (docs/caching.md)."""
+
+    notes: int
+    newest_created_at: datetime | None

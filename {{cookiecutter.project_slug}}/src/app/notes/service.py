@@ -12,17 +12,29 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
+from app.cache.tenant_cache import CachePolicy, TenantCache
 from app.db.session import Database
 from app.errors import NotFoundError, PreconditionFailedError
 from app.etags import check_if_match
 from app.notes import repository
 from app.notes.models import Note
-from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteUpdate
+from app.notes.schemas import (
+    NoteCreate,
+    NoteListQuery,
+    NoteOut,
+    NotePage,
+    NoteStats,
+    NoteUpdate,
+)
 from app.notes.tasks import COUNT_WORDS
 from app.pagination import decode_cursor, encode_cursor
 from app.worker.outbox import enqueue
 
 NOT_FOUND = "No note with this id exists."
+# Counting a tenant's notes scans its index; the answer changes only when a note is created or
+# deleted, and both invalidate it. The TTL bounds staleness if an invalidation is lost.
+STATS_CACHE = CachePolicy(namespace="notes-stats", ttl_seconds=300)
+STATS_KEY = "stats"
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class NotesService:
     cursor_secret: bytes
     # Wakes the outbox relay once a transaction that queued tasks has committed.
     after_commit: Callable[[], None] = lambda: None
+    stats_cache: TenantCache | None = None
 
     async def create_in(
         self, session: AsyncSession, principal: Principal, data: NoteCreate
@@ -49,6 +62,25 @@ class NotesService:
         if note is None:
             raise NotFoundError(NOT_FOUND)
         return note
+
+    async def stats(self, principal: Principal) -> NoteStats:
+        async def count() -> dict[str, object]:
+            async def work(session: AsyncSession) -> tuple[int, datetime | None]:
+                return await repository.stats(session, principal.tenant_id)
+
+            notes, newest = await self.database.run(work, principal.tenant_id)
+            return NoteStats(notes=notes, newest_created_at=newest).model_dump(mode="json")
+
+        if self.stats_cache is None:
+            return NoteStats.model_validate(await count())
+        cached = await self.stats_cache.get_or_compute(principal.tenant_id, STATS_KEY, count)
+        return NoteStats.model_validate(cached)
+
+    async def notes_changed(self, tenant_id: uuid.UUID) -> None:
+        """Called after a create or delete has committed: never before, or a reader could cache
+        the old answer again between the invalidation and the commit."""
+        if self.stats_cache is not None:
+            await self.stats_cache.invalidate(tenant_id, STATS_KEY)
 
     async def list(self, principal: Principal, query: NoteListQuery) -> NotePage:
         scope = f"{principal.tenant_id}|{query.scope()}"
@@ -105,6 +137,7 @@ class NotesService:
                 raise PreconditionFailedError("The note changed meanwhile; fetch it and retry.")
 
         await self.database.run(work, principal.tenant_id)
+        await self.notes_changed(principal.tenant_id)
 
 
 async def get_notes_service(request: Request) -> NotesService:
@@ -112,7 +145,12 @@ async def get_notes_service(request: Request) -> NotesService:
     secret = request.app.state.settings.secret_key.get_secret_value().encode()
     relay = request.app.state.outbox_relay
     wake = relay.wake.set if relay is not None else (lambda: None)
-    return NotesService(request.app.state.database, secret, after_commit=wake)
+    return NotesService(
+        request.app.state.database,
+        secret,
+        after_commit=wake,
+        stats_cache=request.app.state.notes_stats_cache,
+    )
 
 
 NotesServiceDep = Annotated[NotesService, Depends(get_notes_service)]
