@@ -40,10 +40,18 @@ def _exporter(settings: Settings) -> SpanExporter | None:
 def configure_tracing(
     settings: Settings, processor: SpanProcessor | None = None
 ) -> TracerProvider | None:
-    """Install the global tracer provider once; `processor` replaces the exporter (tests)."""
+    """Install the global tracer provider once; `processor` replaces the exporter (tests).
+
+    The provider is global and set once per process: a later call with a processor attaches it
+    to the provider already installed, so each caller sees the spans from then on.
+    """
     global _provider
-    if _provider is not None or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+    if _provider is not None:
+        if processor is not None:
+            _provider.add_span_processor(processor)
         return _provider
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return None
     exporter = _exporter(settings)
     if processor is None and exporter is None:
         return None

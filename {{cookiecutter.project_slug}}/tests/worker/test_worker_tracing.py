@@ -6,17 +6,24 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from subprocess import Popen
 
 import pytest
+from fastapi.testclient import TestClient
 from opentelemetry import context, propagate
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from app.main import create_app
 from app.settings import Settings
+from app.telemetry import configure_tracing
+from app.tenants.service import NewTenant
 from app.worker.celery_app import create_celery
 from app.worker.tasks import DRILL_TASK
+from tests.notes.test_notes_api import fresh_key
 from tests.processes import free_port, start_app
 
 RECEIVED_TRACE_IDS: set[str] = set()
@@ -86,3 +93,32 @@ def test_a_task_continues_the_trace_it_was_published_in(
             return
         time.sleep(0.2)
     raise AssertionError(f"no span of trace {trace_id}; saw {len(RECEIVED_TRACE_IDS)} traces")
+
+
+def test_a_request_and_the_task_it_queues_share_one_trace(
+    traced_worker: Popen[str],
+    worker_env: dict[str, str],
+    make_settings: Callable[..., Settings],
+    new_tenant: Callable[[], NewTenant],
+) -> None:
+    """End to end: a POST with a traceparent queues a task through the outbox; the worker's
+    spans for that task arrive at the OTLP receiver under the request's trace id."""
+    tenant, trace_id = new_tenant(), uuid.uuid4().hex
+    api_spans = InMemorySpanExporter()
+    provider = configure_tracing(Settings(environment="test"), SimpleSpanProcessor(api_spans))
+    assert provider is not None
+    with TestClient(create_app(make_settings(task_queue=worker_env["TASK_QUEUE"]))) as client:
+        created = client.post(
+            "/api/v1/notes",
+            json={"title": "traced", "body": "one two"},
+            headers={**fresh_key(tenant), "traceparent": f"00-{trace_id}-{'d' * 16}-01"},
+        )
+        assert created.status_code == 201
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and trace_id not in RECEIVED_TRACE_IDS:
+            time.sleep(0.2)
+    assert trace_id in RECEIVED_TRACE_IDS, f"saw {len(RECEIVED_TRACE_IDS)} other traces"
+    api_trace_ids = {
+        format(span.context.trace_id, "032x") for span in api_spans.get_finished_spans()
+    }
+    assert trace_id in api_trace_ids
