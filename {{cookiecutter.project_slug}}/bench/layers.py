@@ -38,7 +38,7 @@ from app.middleware.rate_limit import RateLimitMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.rate_limits import RateCounter
-from app.redis_client import create_redis
+from app.redis_lean import LeanRedis
 from app.telemetry import PRODUCTION_SAMPLE_RATIO
 
 REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "3000"))
@@ -63,7 +63,7 @@ def _hello_app() -> FastAPI:
 
 
 def _layers(redis_url: str) -> list[tuple[str, Wrap]]:
-    counter = RateCounter(create_redis(redis_url), f"bench_layers_{os.getpid()}:")
+    counter = RateCounter(LeanRedis(redis_url), f"bench_layers_{os.getpid()}:")
     provider = TracerProvider(sampler=ParentBasedTraceIdRatio(PRODUCTION_SAMPLE_RATIO))
     provider.add_span_processor(BatchSpanProcessor(_Discard()))
     limits = "999999999/minute"

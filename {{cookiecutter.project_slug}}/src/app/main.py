@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 import app.db.models  # noqa: F401
 from app.api_contract import install_problem_documentation
 from app.api_docs import install_api_docs
+from app.auth.principal import ApiKeyCache
 from app.cache.tenant_cache import TenantCache
 from app.db.engine import DatabaseTimeouts, create_engine, ping_database
 from app.db.errors import install_database_error_handlers
@@ -30,6 +31,7 @@ from app.notes.service import STATS_CACHE
 from app.redis_client import create_redis, ping_redis
 from app.settings import Settings, get_settings, require_service_urls
 from app.telemetry import configure_tracing, shutdown_tracing
+from app.webhooks.router import router as webhooks_router
 from app.worker.celery_app import create_celery
 from app.worker.outbox import OutboxRelay, celery_publisher
 
@@ -66,6 +68,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             relay_task.cancel()
         POOLS.pools.remove(engine.sync_engine.pool)
         await redis.aclose()
+        if app.state.rate_counter is not None:
+            await app.state.rate_counter.aclose()
         await engine.dispose()
         log.info("shutdown")
         shutdown_tracing()
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    app.state.api_key_cache = ApiKeyCache()
     # Created here (it connects lazily) because the rate-limit middleware needs it at install.
     app.state.redis = (
         create_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(notes_router)
     app.include_router(note_stats_router)
+    app.include_router(webhooks_router)
     app.include_router(metrics_router)
     install_problem_documentation(app)
     if settings.docs_enabled:

@@ -2,11 +2,16 @@
 
 Machine clients send `Authorization: Bearer <api key>`. The key is checked through the
 `authenticate_api_key` database function, the only way the runtime role can touch the key table.
+A successful check is remembered in-process for `KEY_CACHE_SECONDS` (`ApiKeyCache`), so a busy
+client does not pay a second transaction per request; failures are never remembered.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.api_keys import parse_key
-from app.db.session import DatabaseDep
+from app.db.session import Database, DatabaseDep
 from app.errors import UnauthorizedError
 
 
@@ -26,6 +31,48 @@ class Principal:
     tenant_id: uuid.UUID
     subject: str
     kind: str = "api_key"
+
+
+# How long a verified key is trusted without asking the database again: the longest a revoked
+# key keeps working in one process (docs/tenancy.md). The entry cap bounds the memory.
+KEY_CACHE_SECONDS = 10.0
+KEY_CACHE_ENTRIES = 10_000
+
+
+class ApiKeyCache:
+    """Successful verifications, (key id, secret hash) → tenant, each for `ttl` seconds, LRU.
+
+    Keyed by the secret's hash too, so a wrong secret for a cached key id misses and goes to the
+    database. Unknown, revoked and wrong keys are never stored: each of them asks the database
+    (and counts against the caller's IP rate limit) every time.
+    """
+
+    def __init__(
+        self,
+        ttl: float = KEY_CACHE_SECONDS,
+        max_entries: int = KEY_CACHE_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[tuple[uuid.UUID, bytes], tuple[uuid.UUID, float]] = OrderedDict()
+
+    def get(self, key_id: uuid.UUID, secret_hash: bytes) -> uuid.UUID | None:
+        entry = self._entries.get((key_id, secret_hash))
+        if entry is None:
+            return None
+        tenant_id, expires = entry
+        if self._clock() >= expires:
+            del self._entries[(key_id, secret_hash)]
+            return None
+        return tenant_id
+
+    def put(self, key_id: uuid.UUID, secret_hash: bytes, tenant_id: uuid.UUID) -> None:
+        self._entries[(key_id, secret_hash)] = (tenant_id, self._clock() + self._ttl)
+        self._entries.move_to_end((key_id, secret_hash))
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
 
 
 def _bearer_token(request: Request) -> str:
@@ -44,6 +91,21 @@ async def authenticate(request: Request, database: DatabaseDep) -> Principal:
     if parsed is None:
         raise UnauthorizedError("The API key is malformed.")
     key_id, secret_hash = parsed
+    cache: ApiKeyCache | None = getattr(request.app.state, "api_key_cache", None)
+    tenant_id = cache.get(key_id, secret_hash) if cache is not None else None
+    if tenant_id is None:
+        tenant_id = await _verify(database, key_id, secret_hash)
+        if tenant_id is None:
+            raise UnauthorizedError("The API key is unknown or revoked.")
+        if cache is not None:
+            cache.put(key_id, secret_hash, tenant_id)
+    principal = Principal(tenant_id=tenant_id, subject=str(key_id))
+    request.state.principal = principal
+    return principal
+
+
+async def _verify(database: Database, key_id: uuid.UUID, secret_hash: bytes) -> uuid.UUID | None:
+    """The key's tenant from `authenticate_api_key`, in a transaction with no tenant set."""
 
     async def lookup(session: AsyncSession) -> uuid.UUID | None:
         tenant: uuid.UUID | None = await session.scalar(
@@ -52,12 +114,7 @@ async def authenticate(request: Request, database: DatabaseDep) -> Principal:
         )
         return tenant
 
-    tenant_id = await database.run(lookup, tenant_id=None)
-    if tenant_id is None:
-        raise UnauthorizedError("The API key is unknown or revoked.")
-    principal = Principal(tenant_id=tenant_id, subject=str(key_id))
-    request.state.principal = principal
-    return principal
+    return await database.run(lookup, tenant_id=None)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -162,7 +162,9 @@ class Idempotency:
         return result.to_response()
 
 
-def get_idempotency(request: Request) -> Idempotency:
+async def get_idempotency(request: Request) -> Idempotency:
+    # `async def` though it awaits nothing: a plain `def` dependency runs in FastAPI's thread
+    # pool, a thread hand-off per POST for two attribute reads (docs/performance.md).
     hours = request.app.state.settings.idempotency_retention_hours
     return Idempotency(request.app.state.database, timedelta(hours=hours))
 

@@ -16,6 +16,7 @@ from app.middleware.rate_limit import RateLimitMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.rate_limits import RateCounter
+from app.redis_lean import LeanRedis
 from app.settings import Settings
 from app.telemetry import tracing_enabled
 
@@ -28,10 +29,14 @@ def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) ->
     # Rate limits before any route work (authentication included) but inside the headers and
     # the log, so a 429 is logged, correlated and carries the security headers. No Redis
     # configured (only possible outside `serve`): nothing to count with.
-    if redis is not None:
+    # The counter has its own lean connection (app.redis_lean); the lifespan closes it.
+    app.state.rate_counter = None
+    if redis is not None and settings.redis_url is not None:
+        counter = RateCounter(LeanRedis(settings.redis_url.get_secret_value()), settings.key_prefix)
+        app.state.rate_counter = counter
         app.add_middleware(
             RateLimitMiddleware,
-            counter=RateCounter(redis, settings.key_prefix),
+            counter=counter,
             per_ip=settings.rate_limit_per_ip,
             per_principal=settings.rate_limit_per_principal,
             trusted_proxies=settings.trusted_proxies,

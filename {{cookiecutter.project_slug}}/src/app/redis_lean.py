@@ -1,0 +1,219 @@
+"""A lean Redis connection for the hot path: one pipelined socket, replies matched in order.
+
+The rate limiter sends one `EVALSHA` per request. Through redis-py's asyncio pool that costs
+75-130 µs of CPU (pool checkout, a `can_read_destructive` probe, an asyncio timeout per read),
+more than the whole middleware budget of a trivial route; this connection costs about a third of
+that (docs/performance.md). Concurrent requests share it safely: each command is written whole in
+one `transport.write`, its reply future is queued in the same step, and Redis answers in order.
+
+It keeps the guarantees of the shared client: short connect and command timeouts (a timeout
+closes the connection, failing every pending command, so no reply is ever matched to the wrong
+caller), and every failure is a `redis.exceptions.RedisError`, which callers treat as "Redis is
+down". `rediss://` gets TLS; the URL's username, password and database are honoured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections import deque
+from typing import Any, cast
+
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+Reply = Any
+
+
+class _IncompleteError(Exception):
+    """The buffer does not hold a whole reply yet."""
+
+
+def _encode(*parts: bytes | str | int) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def _parse(buffer: bytearray, pos: int) -> tuple[Reply, int]:
+    """One RESP2 reply starting at `pos`, and the position after it."""
+    end = buffer.find(b"\r\n", pos)
+    if end < 0:
+        raise _IncompleteError
+    kind, line = buffer[pos : pos + 1], bytes(buffer[pos + 1 : end])
+    pos = end + 2
+    if kind == b":":
+        return int(line), pos
+    if kind == b"+":
+        return line, pos
+    if kind == b"-":
+        message = line.decode(errors="replace")
+        error = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
+        return error(message), pos
+    if kind == b"$":
+        length = int(line)
+        if length < 0:
+            return None, pos
+        if len(buffer) < pos + length + 2:
+            raise _IncompleteError
+        return bytes(buffer[pos : pos + length]), pos + length + 2
+    if kind == b"*":
+        count = int(line)
+        if count < 0:
+            return None, pos
+        items = []
+        for _ in range(count):
+            item, pos = _parse(buffer, pos)
+            items.append(item)
+        return items, pos
+    raise RedisConnectionError(f"unexpected reply type {kind!r}")
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiters: deque[asyncio.Future[Reply]] = deque()
+        self.buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's is not an asyncio.Transport subclass, so no isinstance).
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        pos = 0
+        try:
+            while self.waiters:
+                reply, pos = _parse(self.buffer, pos)
+                waiter = self.waiters.popleft()
+                if not waiter.done():  # done: it timed out, and its reply is skipped
+                    waiter.set_result(reply)
+        except _IncompleteError:
+            pass
+        except RedisError as error:
+            self.fail(error)
+            return
+        del self.buffer[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError("Redis closed the connection."))
+
+    @property
+    def usable(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def fail(self, error: RedisError) -> None:
+        """Close the connection and fail every pending command with `error`."""
+        if self.transport is not None:
+            self.transport.close()
+        self.transport = None
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
+
+class LeanRedis:
+    """One lazily opened, pipelined connection to `url`; safe to share between tasks."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 0.5, timeout: float = 0.5) -> None:
+        options = parse_url(url)
+        self.host = str(options.get("host", "localhost"))
+        self.port = int(options.get("port", 6379))
+        self._path = options.get("path")
+        self._tls = options.get("connection_class") is SSLConnection
+        self._username = options.get("username")
+        self._password = options.get("password")
+        self._db = int(options.get("db", 0) or 0)
+        self._connect_timeout = connect_timeout
+        self._timeout = timeout
+        self._protocol: _Protocol | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def _connection(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        protocol = self._protocol
+        if protocol is not None and protocol.usable and self._loop is loop:
+            return protocol
+        if self._loop is not loop:  # a new event loop (tests): the old socket belongs to the old
+            self._loop, self._lock, self._protocol = loop, asyncio.Lock(), None
+        assert self._lock is not None  # noqa: S101 - set with the loop
+        async with self._lock:
+            if self._protocol is None or not self._protocol.usable:
+                self._protocol = await self._connect(loop)
+            return self._protocol
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                if self._path:
+                    _, protocol = await loop.create_unix_connection(_Protocol, str(self._path))
+                else:
+                    context = ssl.create_default_context() if self._tls else None
+                    _, protocol = await loop.create_connection(
+                        _Protocol, self.host, self.port, ssl=context
+                    )
+                setup: list[tuple[bytes | str | int, ...]] = []
+                if self._password is not None:
+                    credentials = (self._username, self._password) if self._username else ()
+                    setup.append(("AUTH", *(credentials or (self._password,))))
+                if self._db:
+                    setup.append(("SELECT", self._db))
+                for command in setup:
+                    reply = await self._send(protocol, command)
+                    if isinstance(reply, RedisError):
+                        protocol.fail(RedisConnectionError("Redis refused the connection setup."))
+                        raise reply
+        except TimeoutError as error:
+            raise RedisTimeoutError("Timeout connecting to Redis.") from error
+        except OSError as error:
+            raise RedisConnectionError(f"Error connecting to Redis: {error}") from error
+        return protocol
+
+    def _send(self, protocol: _Protocol, command: tuple[bytes | str | int, ...]) -> Any:
+        assert protocol.transport is not None  # noqa: S101 - callers checked `usable`
+        waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        protocol.transport.write(_encode(*command))
+        protocol.waiters.append(waiter)
+        return waiter
+
+    async def execute(self, *command: bytes | str | int) -> Reply:
+        """Send one command and return its reply; an error reply is raised."""
+        protocol = await self._connection()
+        waiter = self._send(protocol, command)
+        timer = asyncio.get_running_loop().call_later(
+            self._timeout, protocol.fail, RedisTimeoutError("Timeout reading from Redis.")
+        )
+        try:
+            reply = await waiter
+        finally:
+            timer.cancel()
+        if isinstance(reply, RedisError):
+            raise reply
+        return reply
+
+    async def aclose(self) -> None:
+        if self._protocol is not None and self._loop is asyncio.get_running_loop():
+            self._protocol.fail(RedisConnectionError("Connection closed."))
+        self._protocol = None
+
+
+class LeanScript:
+    """A Lua script run by `EVALSHA`, loaded with `EVAL` when Redis does not know it yet."""
+
+    def __init__(self, client: LeanRedis, script: str) -> None:
+        self.client = client
+        self.script = script
+        self.sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[int]) -> Reply:
+        try:
+            return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self.client.execute("EVAL", self.script, len(keys), *keys, *args)

@@ -1,0 +1,89 @@
+"""Verified API keys are remembered for a bounded time; refused keys never are."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.auth.api_keys import parse_key
+from app.auth.principal import KEY_CACHE_SECONDS, ApiKeyCache
+from app.devservices import ServiceUrls
+from app.main import create_app
+from app.settings import Settings
+from app.tenants.service import NewTenant
+
+
+def _revoke(owner_url: str, tenant: NewTenant) -> None:
+    parsed = parse_key(tenant.api_key)
+    assert parsed is not None
+
+    async def revoke() -> None:
+        engine = create_async_engine(owner_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("SELECT set_config('app.tenant_id', :tenant, true)"),
+                    {"tenant": str(tenant.tenant_id)},
+                )
+                await connection.execute(
+                    text("UPDATE api_keys SET revoked_at = now() WHERE id = :id"),
+                    {"id": parsed[0]},
+                )
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, revoke()).result()
+
+
+def test_a_revoked_key_is_refused_once_its_cache_entry_expires(
+    make_settings: Callable[..., Settings],
+    new_tenant: Callable[[], NewTenant],
+    service_urls: ServiceUrls,
+) -> None:
+    tenant = new_tenant()
+    now = [1000.0]
+    app = create_app(make_settings())
+    app.state.api_key_cache = ApiKeyCache(clock=lambda: now[0])
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+    with TestClient(app) as client:
+        assert client.get("/api/v1/notes", headers=headers).status_code == 200
+        _revoke(service_urls.owner_database_url, tenant)
+        # The documented bound: within KEY_CACHE_SECONDS the process may still accept it.
+        now[0] += KEY_CACHE_SECONDS - 1
+        assert client.get("/api/v1/notes", headers=headers).status_code == 200
+        now[0] += 1
+        refused = client.get("/api/v1/notes", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["detail"] == "The API key is unknown or revoked."
+        # A refusal is not remembered as anything: it keeps being refused.
+        assert client.get("/api/v1/notes", headers=headers).status_code == 401
+
+
+def test_a_wrong_secret_or_unknown_key_is_refused_even_after_a_good_one(
+    make_settings: Callable[..., Settings], new_tenant: Callable[[], NewTenant]
+) -> None:
+    tenant = new_tenant()
+    wrong_secret = tenant.api_key[:-1] + ("A" if tenant.api_key[-1] != "A" else "B")
+    unknown = f"ak_{uuid.uuid4().hex}_{tenant.api_key[36:]}"
+    with TestClient(create_app(make_settings())) as client:
+        good = {"Authorization": f"Bearer {tenant.api_key}"}
+        assert client.get("/api/v1/notes", headers=good).status_code == 200
+        for key in (wrong_secret, unknown, wrong_secret):
+            response = client.get("/api/v1/notes", headers={"Authorization": f"Bearer {key}"})
+            assert response.status_code == 401, key
+
+
+def test_the_cache_is_bounded() -> None:
+    cache = ApiKeyCache(max_entries=2)
+    keys = [(uuid.uuid4(), bytes([i]) * 32, uuid.uuid4()) for i in range(3)]
+    for key_id, secret_hash, tenant_id in keys:
+        cache.put(key_id, secret_hash, tenant_id)
+    assert cache.get(keys[0][0], keys[0][1]) is None
+    assert [cache.get(k, s) for k, s, _ in keys[1:]] == [t for _, _, t in keys[1:]]
