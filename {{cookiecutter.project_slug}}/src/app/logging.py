@@ -28,6 +28,8 @@ _SENSITIVE_KEY = re.compile(
 _SENSITIVE_VALUE = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+    # Standard Webhooks secrets (whsec_) and signing keys (whsk_), whatever key holds them.
+    (re.compile(r"\bwhs(?:ec|k)_[A-Za-z0-9+/=]+"), REDACTED),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
     # key=value and "key": "value" pairs inside free text (query strings, raw JSON bodies).
     (
@@ -40,7 +42,9 @@ _SENSITIVE_VALUE = (
 )
 # One search that every pattern above needs to match first (a superset of them): most log values
 # ("request", "/api/v1/notes/{note_id}", a request id) fail it and skip the four substitutions.
-_MAYBE_SENSITIVE = re.compile(r"(?i)bearer|basic|eyJ|://|password|passwd|secret|token|api[-_]?key")
+_MAYBE_SENSITIVE = re.compile(
+    r"(?i)bearer|basic|eyJ|://|password|passwd|secret|token|api[-_]?key|whs(?:ec|k)_"
+)
 _MAX_DEPTH = 6
 
 

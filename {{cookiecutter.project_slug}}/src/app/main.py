@@ -31,6 +31,7 @@ from app.notes.service import STATS_CACHE
 from app.redis_client import create_redis, ping_redis
 from app.settings import Settings, get_settings, require_service_urls
 from app.telemetry import configure_tracing, shutdown_tracing
+from app.webhooks.router import router as webhooks_router
 from app.worker.celery_app import create_celery
 from app.worker.outbox import OutboxRelay, celery_publisher
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(notes_router)
     app.include_router(note_stats_router)
+    app.include_router(webhooks_router)
     app.include_router(metrics_router)
     install_problem_documentation(app)
     if settings.docs_enabled:

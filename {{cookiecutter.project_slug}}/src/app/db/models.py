@@ -9,7 +9,15 @@ from app.db.base import Base
 from app.idempotency import models as idempotency_models
 from app.notes import models as notes_models
 from app.tenants import models as tenants_models
+from app.webhooks import models as webhooks_models
 from app.worker import models as worker_models
 
 metadata = Base.metadata
-__all__ = ["idempotency_models", "metadata", "notes_models", "tenants_models", "worker_models"]
+__all__ = [
+    "idempotency_models",
+    "metadata",
+    "notes_models",
+    "tenants_models",
+    "webhooks_models",
+    "worker_models",
+]

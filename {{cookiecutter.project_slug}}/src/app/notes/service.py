@@ -28,6 +28,7 @@ from app.notes.schemas import (
 )
 from app.notes.tasks import COUNT_WORDS
 from app.pagination import decode_cursor, encode_cursor
+from app.webhooks.events import queue_event
 from app.worker.outbox import enqueue
 
 NOT_FOUND = "No note with this id exists."
@@ -52,6 +53,12 @@ class NotesService:
         queue its word count in the same transaction."""
         note = await repository.insert(session, principal.tenant_id, data.title, data.body)
         await enqueue(session, principal.tenant_id, COUNT_WORDS, str(note.id))
+        await queue_event(
+            session,
+            principal.tenant_id,
+            "note.created",
+            NoteOut.model_validate(note).model_dump(mode="json"),
+        )
         return note
 
     async def get(self, principal: Principal, note_id: uuid.UUID) -> Note:

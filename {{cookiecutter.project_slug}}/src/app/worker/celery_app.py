@@ -14,7 +14,12 @@ from celery import Celery
 
 from app.settings import Settings
 
-TASK_MODULES = ["app.worker.tasks", "app.notes.tasks", "app.lifecycle.tasks"]
+TASK_MODULES = [
+    "app.worker.tasks",
+    "app.notes.tasks",
+    "app.lifecycle.tasks",
+    "app.webhooks.tasks",
+]
 OUTBOX_SWEEP_SECONDS = 10.0
 PURGE_EVERY_SECONDS = 3600.0
 

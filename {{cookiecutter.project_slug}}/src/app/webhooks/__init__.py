@@ -1,0 +1,1 @@
+"""SEC-WEBHOOKS: Standard Webhooks deliveries out, verification in (docs/webhooks.md)."""

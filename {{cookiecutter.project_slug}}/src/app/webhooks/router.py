@@ -1,0 +1,66 @@
+"""HTTP routes of webhook endpoints: create (secret shown once), list (no secrets), delete."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import CurrentPrincipal
+from app.idempotency.keys import IdempotencyKeyDep
+from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
+from app.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointCreated, WebhookEndpointList
+from app.webhooks.service import WebhooksServiceDep
+
+router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
+# The create answer holds a secret: no cache, shared or private, may keep it.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookEndpointCreated,
+    responses={
+        400: {"description": "Idempotency-Key missing or malformed"},
+        409: {"description": "A request with this Idempotency-Key is in flight"},
+        422: {"description": "Invalid URL, too many endpoints, or Idempotency-Key reused"},
+    },
+)
+async def create_webhook_endpoint(
+    payload: WebhookEndpointCreate,
+    principal: CurrentPrincipal,
+    idempotent_request: IdempotencyKeyDep,
+    idempotency: IdempotencyDep,
+    webhooks: WebhooksServiceDep,
+) -> Response:
+    """Register a URL for the tenant's events. The answer carries the signing secret, the only
+    time it is shown (a retry with the same `Idempotency-Key` replays that answer)."""
+
+    async def work(session: AsyncSession) -> StoredResponse:
+        created = await webhooks.create_in(session, principal, payload)
+        return json_response(status.HTTP_201_CREATED, created.model_dump_json().encode(), NO_STORE)
+
+    return await idempotency.run(principal, idempotent_request, work)
+
+
+@router.get("", response_model=WebhookEndpointList)
+async def list_webhook_endpoints(
+    principal: CurrentPrincipal, webhooks: WebhooksServiceDep
+) -> WebhookEndpointList:
+    """The tenant's endpoints, oldest first, without their secrets."""
+    return await webhooks.list(principal)
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "No such endpoint for this tenant"}},
+)
+async def delete_webhook_endpoint(
+    endpoint_id: uuid.UUID, principal: CurrentPrincipal, webhooks: WebhooksServiceDep
+) -> Response:
+    """Delete the endpoint and its secret; deliveries still queued for it are dropped."""
+    await webhooks.delete(principal, endpoint_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

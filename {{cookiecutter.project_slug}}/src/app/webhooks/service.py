@@ -1,0 +1,68 @@
+"""Webhook endpoints use cases. Raises domain errors; never builds HTTP responses."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.db.session import Database
+from app.errors import NotFoundError, UnprocessableError
+from app.webhooks import repository
+from app.webhooks.schemas import (
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointList,
+    WebhookEndpointOut,
+)
+from app.webhooks.signing import generate_secret
+
+NOT_FOUND = "No webhook endpoint with this id exists."
+
+
+@dataclass(frozen=True)
+class WebhooksService:
+    database: Database
+
+    async def create_in(
+        self, session: AsyncSession, principal: Principal, data: WebhookEndpointCreate
+    ) -> WebhookEndpointCreated:
+        """Create an endpoint with a fresh secret, inside the idempotent POST's transaction."""
+        if await repository.count(session, principal.tenant_id) >= repository.MAX_ENDPOINTS:
+            raise UnprocessableError(
+                f"A tenant may have at most {repository.MAX_ENDPOINTS} webhook endpoints."
+            )
+        secret = generate_secret()
+        endpoint = await repository.insert(session, principal.tenant_id, str(data.url), secret)
+        return WebhookEndpointCreated(
+            id=endpoint.id,
+            url=endpoint.url,
+            created_at=endpoint.created_at,
+            disabled_at=endpoint.disabled_at,
+            secret=secret,
+        )
+
+    async def list(self, principal: Principal) -> WebhookEndpointList:
+        async def work(session: AsyncSession) -> WebhookEndpointList:
+            rows = await repository.list_all(session, principal.tenant_id)
+            return WebhookEndpointList(items=[WebhookEndpointOut.model_validate(r) for r in rows])
+
+        return await self.database.run(work, principal.tenant_id)
+
+    async def delete(self, principal: Principal, endpoint_id: uuid.UUID) -> None:
+        async def work(session: AsyncSession) -> bool:
+            return await repository.remove(session, principal.tenant_id, endpoint_id)
+
+        if not await self.database.run(work, principal.tenant_id):
+            raise NotFoundError(NOT_FOUND)
+
+
+async def get_webhooks_service(request: Request) -> WebhooksService:
+    return WebhooksService(request.app.state.database)
+
+
+WebhooksServiceDep = Annotated[WebhooksService, Depends(get_webhooks_service)]

@@ -1,0 +1,51 @@
+"""The `deliver_webhook` task: runs under the tenant that queued it (task headers)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.logging import get_logger
+from app.webhooks import repository
+from app.webhooks.delivery import Delivery, send
+from app.webhooks.events import DELIVER_WEBHOOK
+from app.worker.context import task_tenant
+from app.worker.runtime import run_async, worker_database
+from app.worker.tasks import reliable_task
+
+log = get_logger("app.webhooks")
+GONE = 410
+
+
+@reliable_task(DELIVER_WEBHOOK)
+def deliver_webhook(endpoint_id: str, webhook_id: str, body: str) -> int | None:
+    """POST one signed event. Non-2xx and transport errors raise DeliveryFailedError (transient):
+    retried by the task policy with the same webhook-id, then dead-lettered. 410 disables the
+    endpoint. An endpoint deleted or disabled meanwhile gets nothing."""
+    tenant = task_tenant()
+    if tenant is None:
+        raise ValueError("webhooks.deliver needs the tenant header")
+    endpoint_uuid = uuid.UUID(endpoint_id)
+
+    async def load(session: AsyncSession) -> Delivery | None:
+        endpoint = await repository.get(session, tenant, endpoint_uuid)
+        if endpoint is None or endpoint.disabled_at is not None:
+            return None
+        return Delivery(endpoint.url, endpoint.secret, webhook_id, body.encode())
+
+    delivery = run_async(lambda: worker_database().run(load, tenant_id=tenant))
+    if delivery is None:
+        log.info("webhook_skipped", endpoint_id=endpoint_id, webhook_id=webhook_id)
+        return None
+    status = run_async(lambda: send(delivery))
+    if status == GONE:
+
+        async def disable(session: AsyncSession) -> None:
+            await repository.disable(session, tenant, endpoint_uuid)
+
+        run_async(lambda: worker_database().run(disable, tenant_id=tenant))
+        log.warning("webhook_endpoint_disabled", endpoint_id=endpoint_id, status=status)
+    else:
+        log.info("webhook_delivered", endpoint_id=endpoint_id, webhook_id=webhook_id)
+    return status

@@ -1,0 +1,99 @@
+"""SEC-WEBHOOKS endpoints API: the secret is shown once; tenants are isolated, in the API and in
+the database as the runtime role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.db.tenancy import TENANT_SETTING
+from app.devservices import ServiceUrls
+from app.tenants.service import NewTenant
+from tests.notes.test_notes_api import auth, fresh_key
+
+PATH = "/api/v1/webhook-endpoints"
+INSERT = text("INSERT INTO webhook_endpoints (tenant_id, url, secret) VALUES (:t, 'u', 's')")
+
+
+def _register(client: TestClient, tenant: NewTenant, url: str) -> dict[str, object]:
+    response = client.post(PATH, json={"url": url}, headers=fresh_key(tenant))
+    assert response.status_code == 201, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return dict(response.json())
+
+
+def test_the_secret_is_shown_once_and_never_listed(
+    client: TestClient, new_tenant: Callable[[], NewTenant]
+) -> None:
+    tenant = new_tenant()
+    created = _register(client, tenant, "https://hooks.example.com/in")
+    secret = str(created["secret"])
+    assert secret.startswith("whsec_")
+    listed = client.get(PATH, headers=auth(tenant))
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["items"]] == [created["id"]]
+    assert "secret" not in listed.json()["items"][0]
+    assert secret not in listed.text
+    second = _register(client, tenant, "https://hooks.example.com/in")
+    assert second["secret"] != secret  # one secret per destination
+
+
+def test_a_retried_create_replays_the_same_endpoint(
+    client: TestClient, new_tenant: Callable[[], NewTenant]
+) -> None:
+    """Idempotent POST: a client that lost the answer gets the same endpoint and secret back."""
+    tenant = new_tenant()
+    headers = fresh_key(tenant)
+    first = client.post(PATH, json={"url": "https://a.example/h"}, headers=headers)
+    again = client.post(PATH, json={"url": "https://a.example/h"}, headers=headers)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    assert len(client.get(PATH, headers=auth(tenant)).json()["items"]) == 1
+
+
+def test_delete_and_tenant_isolation_through_the_api(
+    client: TestClient, new_tenant: Callable[[], NewTenant]
+) -> None:
+    alice, bob = new_tenant(), new_tenant()
+    created = _register(client, alice, "https://alice.example/h")
+    path = f"{PATH}/{created['id']}"
+    assert client.get(PATH, headers=auth(bob)).json()["items"] == []
+    assert client.delete(path, headers=auth(bob)).status_code == 404
+    assert client.delete(path, headers=auth(alice)).status_code == 204
+    assert client.delete(path, headers=auth(alice)).status_code == 404
+    assert client.get(PATH, headers=auth(alice)).json()["items"] == []
+
+
+def test_bad_urls_are_422(client: TestClient, new_tenant: Callable[[], NewTenant]) -> None:
+    tenant = new_tenant()
+    for url in ("ftp://x.example/", "not a url", "https://x.example/" + "a" * 3000):
+        response = client.post(PATH, json={"url": url}, headers=fresh_key(tenant))
+        assert response.status_code == 422, url
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_runtime_role_cannot_see_another_tenants_endpoints(
+    service_urls: ServiceUrls, new_tenant: Callable[[], NewTenant]
+) -> None:
+    """Raw SQL as the runtime role: RLS hides other tenants' rows and secrets, and refuses to
+    write a row for another tenant."""
+    alice, bob = new_tenant(), new_tenant()
+    engine = create_async_engine(service_urls.runtime_database_url)
+    set_tenant = text("SELECT set_config(:name, :tenant, true)")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(set_tenant, {"name": TENANT_SETTING, "tenant": str(alice.tenant_id)})
+            await conn.execute(INSERT, {"t": alice.tenant_id})
+        async with engine.connect() as conn:
+            await conn.execute(set_tenant, {"name": TENANT_SETTING, "tenant": str(bob.tenant_id)})
+            seen = await conn.scalar(text("SELECT count(*) FROM webhook_endpoints"))
+            assert seen == 0
+            with pytest.raises(DBAPIError, match="row-level security"):
+                await conn.execute(INSERT, {"t": alice.tenant_id})
+    finally:
+        await engine.dispose()
