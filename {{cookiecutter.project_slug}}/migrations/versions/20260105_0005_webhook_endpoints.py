@@ -30,8 +30,8 @@ def upgrade() -> None:
             "tenant_id", sa.Uuid(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
         ),
         sa.Column("url", sa.String(), nullable=False),
-        # The worker signs with it as the runtime role, so it is stored readable (under RLS);
-        # docs/webhooks.md, "Where secrets live", has the trade-off.
+        # Sealed by the application (AES-GCM, src/app/webhooks/sealing.py): the worker opens it
+        # to sign; docs/webhooks.md, "Where secrets live", has the trade-off.
         sa.Column("secret", sa.String(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),

@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.tenancy import TENANT_SETTING
 from app.devservices import ServiceUrls
+from app.settings import Settings
 from app.tenants.service import NewTenant
+from app.webhooks.sealing import UnsealError, sealing_key, unseal
 from tests.notes.test_notes_api import auth, fresh_key
 
 PATH = "/api/v1/webhook-endpoints"
+SET_TENANT = text("SELECT set_config(:name, :tenant, true)")
 INSERT = text("INSERT INTO webhook_endpoints (tenant_id, url, secret) VALUES (:t, 'u', 's')")
 
 
@@ -41,6 +44,35 @@ def test_the_secret_is_shown_once_and_never_listed(
     assert secret not in listed.text
     second = _register(client, tenant, "https://hooks.example.com/in")
     assert second["secret"] != secret  # one secret per destination
+
+
+async def test_the_secret_is_stored_sealed_and_bound_to_its_tenant(
+    client: TestClient,
+    new_tenant: Callable[[], NewTenant],
+    service_urls: ServiceUrls,
+    settings: Settings,
+) -> None:
+    """The column holds AES-GCM ciphertext under a key from SECRET_KEY, not the secret; it opens
+    only for its own tenant."""
+    tenant = new_tenant()
+    created = _register(client, tenant, "https://sealed.example/h")
+    engine = create_async_engine(service_urls.runtime_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant.tenant_id)}
+            )
+            stored = str(await conn.scalar(text("SELECT secret FROM webhook_endpoints")))
+    finally:
+        await engine.dispose()
+    assert stored.startswith("v1.")
+    assert str(created["secret"]) not in stored
+    key = sealing_key(settings.secret_key.get_secret_value())
+    assert unseal(key, tenant.tenant_id, stored) == created["secret"]
+    with pytest.raises(UnsealError):
+        unseal(key, new_tenant().tenant_id, stored)
+    with pytest.raises(UnsealError):
+        unseal(sealing_key("another key"), tenant.tenant_id, stored)
 
 
 def test_a_retried_create_replays_the_same_endpoint(
@@ -84,13 +116,12 @@ async def test_runtime_role_cannot_see_another_tenants_endpoints(
     write a row for another tenant."""
     alice, bob = new_tenant(), new_tenant()
     engine = create_async_engine(service_urls.runtime_database_url)
-    set_tenant = text("SELECT set_config(:name, :tenant, true)")
     try:
         async with engine.begin() as conn:
-            await conn.execute(set_tenant, {"name": TENANT_SETTING, "tenant": str(alice.tenant_id)})
+            await conn.execute(SET_TENANT, {"name": TENANT_SETTING, "tenant": str(alice.tenant_id)})
             await conn.execute(INSERT, {"t": alice.tenant_id})
         async with engine.connect() as conn:
-            await conn.execute(set_tenant, {"name": TENANT_SETTING, "tenant": str(bob.tenant_id)})
+            await conn.execute(SET_TENANT, {"name": TENANT_SETTING, "tenant": str(bob.tenant_id)})
             seen = await conn.scalar(text("SELECT count(*) FROM webhook_endpoints"))
             assert seen == 0
             with pytest.raises(DBAPIError, match="row-level security"):

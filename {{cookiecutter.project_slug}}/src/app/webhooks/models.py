@@ -23,8 +23,8 @@ class WebhookEndpoint(Base):
     )
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(String)
-    # `whsec_<base64>`, readable by the runtime role (under RLS) because the worker signs with
-    # it; shown to the API client once, at creation. See docs/webhooks.md, "Where secrets live".
+    # The `whsec_` secret sealed with AES-GCM (sealing.py): the worker opens it to sign. Shown to
+    # the API client once, at creation. See docs/webhooks.md, "Where secrets live".
     secret: Mapped[str] = mapped_column(String)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # Set when the receiver answers 410 Gone: no more deliveries.

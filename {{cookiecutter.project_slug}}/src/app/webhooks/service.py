@@ -19,6 +19,7 @@ from app.webhooks.schemas import (
     WebhookEndpointList,
     WebhookEndpointOut,
 )
+from app.webhooks.sealing import seal, sealing_key
 from app.webhooks.signing import generate_secret
 
 NOT_FOUND = "No webhook endpoint with this id exists."
@@ -27,6 +28,8 @@ NOT_FOUND = "No webhook endpoint with this id exists."
 @dataclass(frozen=True)
 class WebhooksService:
     database: Database
+    # Seals each endpoint secret before it is stored (sealing.py).
+    sealing_key: bytes
 
     async def create_in(
         self, session: AsyncSession, principal: Principal, data: WebhookEndpointCreate
@@ -37,7 +40,8 @@ class WebhooksService:
                 f"A tenant may have at most {repository.MAX_ENDPOINTS} webhook endpoints."
             )
         secret = generate_secret()
-        endpoint = await repository.insert(session, principal.tenant_id, str(data.url), secret)
+        sealed = seal(self.sealing_key, principal.tenant_id, secret)
+        endpoint = await repository.insert(session, principal.tenant_id, str(data.url), sealed)
         return WebhookEndpointCreated(
             id=endpoint.id,
             url=endpoint.url,
@@ -62,7 +66,11 @@ class WebhooksService:
 
 
 async def get_webhooks_service(request: Request) -> WebhooksService:
-    return WebhooksService(request.app.state.database)
+    key: bytes | None = getattr(request.app.state, "webhook_sealing_key", None)
+    if key is None:  # derived once per app: HKDF is cheap, but not free on every request
+        secret_key = request.app.state.settings.secret_key.get_secret_value()
+        key = request.app.state.webhook_sealing_key = sealing_key(secret_key)
+    return WebhooksService(request.app.state.database, key)
 
 
 WebhooksServiceDep = Annotated[WebhooksService, Depends(get_webhooks_service)]

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.logging import get_logger
+from app.settings import get_settings
 from app.webhooks import repository
 from app.webhooks.delivery import Delivery, send
 from app.webhooks.events import DELIVER_WEBHOOK
+from app.webhooks.sealing import sealing_key, unseal
 from app.worker.context import task_tenant
 from app.worker.runtime import run_async, worker_database
 from app.worker.tasks import reliable_task
 
 log = get_logger("app.webhooks")
 GONE = 410
+
+
+@lru_cache(maxsize=1)
+def _key() -> bytes:
+    """This worker process's key for opening endpoint secrets (derived once)."""
+    return sealing_key(get_settings().secret_key.get_secret_value())
 
 
 @reliable_task(DELIVER_WEBHOOK)
@@ -32,7 +41,8 @@ def deliver_webhook(endpoint_id: str, webhook_id: str, body: str) -> int | None:
         endpoint = await repository.get(session, tenant, endpoint_uuid)
         if endpoint is None or endpoint.disabled_at is not None:
             return None
-        return Delivery(endpoint.url, endpoint.secret, webhook_id, body.encode())
+        secret = unseal(_key(), tenant, endpoint.secret)
+        return Delivery(endpoint.url, secret, webhook_id, body.encode())
 
     delivery = run_async(lambda: worker_database().run(load, tenant_id=tenant))
     if delivery is None:
