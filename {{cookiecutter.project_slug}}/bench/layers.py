@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TextIO
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
@@ -36,6 +35,7 @@ from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.correlation import CorrelationIdMiddleware
 from app.middleware.rate_limit import RateLimitMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
+from app.middleware.tracing import ServerSpanMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.rate_limits import RateCounter
 from app.redis_lean import LeanRedis
@@ -78,9 +78,7 @@ def _layers(redis_url: str) -> list[tuple[str, Wrap]]:
         ("+ correlation id", CorrelationIdMiddleware),
         (
             "+ tracing, 10 % sampled",
-            lambda a: OpenTelemetryMiddleware(
-                a, tracer_provider=provider, exclude_spans=["receive", "send"]
-            ),
+            lambda a: ServerSpanMiddleware(a, tracer=provider.get_tracer("bench")),
         ),
     ]
 

@@ -96,6 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # FastAPI's native telemetry would add a second server span, spans per dependency and
+        # endpoint, and would sit inside the stack; app.middleware.tracing makes the one server
+        # span, outermost. (It used to switch itself off on seeing OpenTelemetry's middleware.)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.api_key_cache = ApiKeyCache()
