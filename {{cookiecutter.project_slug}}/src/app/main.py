@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -61,6 +62,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ]
     relay_task = _start_outbox_relay(app, settings)
     log.info("startup", environment=settings.environment)
+    # Everything alive now (modules, routes, settings, the ORM's mappers) lives as long as the
+    # process: move it out of the collector's generations, so a full collection no longer walks
+    # it while requests wait. That was most of /hello's p99 (docs/performance.md).
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:
