@@ -20,11 +20,14 @@ from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.asgi import collect_request_attributes, set_status_code
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.middleware.access_log import route_template
+
 _PROPAGATED = (b"traceparent", b"tracestate", b"baggage")
 
 
 class ServerSpanMiddleware:
-    """One SERVER span per HTTP request, named `METHOD /path`; `excluded_paths` get none."""
+    """One SERVER span per HTTP request, named `METHOD /route/{template}` (never the raw path:
+    ids in span names explode a trace backend's operation list); `excluded_paths` get none."""
 
     def __init__(
         self,
@@ -48,9 +51,8 @@ class ServerSpanMiddleware:
             if name in _PROPAGATED
         }
         parent = propagate.extract(carrier) if carrier else None
-        span = self._tracer.start_span(
-            f"{scope['method']} {scope['path']}", context=parent, kind=trace.SpanKind.SERVER
-        )
+        # Named by method until the router has matched: the template is known only afterwards.
+        span = self._tracer.start_span(scope["method"], context=parent, kind=trace.SpanKind.SERVER)
         with trace.use_span(span, end_on_exit=True):
             if not span.is_recording():
                 await self.app(scope, receive, send)
@@ -63,4 +65,9 @@ class ServerSpanMiddleware:
                     set_status_code(span, message["status"])  # type: ignore[no-untyped-call]
                 await send(message)
 
-            await self.app(scope, receive, send_with_status)
+            try:
+                await self.app(scope, receive, send_with_status)
+            finally:
+                route = route_template(scope)
+                span.update_name(f"{scope['method']} {route}")
+                span.set_attribute("http.route", route)
