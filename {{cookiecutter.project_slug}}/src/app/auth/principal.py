@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,11 +40,12 @@ KEY_CACHE_ENTRIES = 10_000
 
 
 class ApiKeyCache:
-    """Successful verifications, (key id, secret hash) → tenant, each for `ttl` seconds, LRU.
+    """Successful verifications, (key id, secret hash) → tenant, each for `ttl` seconds.
 
     Keyed by the secret's hash too, so a wrong secret for a cached key id misses and goes to the
     database. Unknown, revoked and wrong keys are never stored: each of them asks the database
-    (and counts against the caller's IP rate limit) every time.
+    (and counts against the caller's IP rate limit) every time. cachetools' TTLCache does the
+    expiry and the least-recently-used bound.
     """
 
     def __init__(
@@ -53,26 +54,15 @@ class ApiKeyCache:
         max_entries: int = KEY_CACHE_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[tuple[uuid.UUID, bytes], tuple[uuid.UUID, float]] = OrderedDict()
+        self._entries: TTLCache[tuple[uuid.UUID, bytes], uuid.UUID] = TTLCache(
+            maxsize=max_entries, ttl=ttl, timer=clock
+        )
 
     def get(self, key_id: uuid.UUID, secret_hash: bytes) -> uuid.UUID | None:
-        entry = self._entries.get((key_id, secret_hash))
-        if entry is None:
-            return None
-        tenant_id, expires = entry
-        if self._clock() >= expires:
-            del self._entries[(key_id, secret_hash)]
-            return None
-        return tenant_id
+        return self._entries.get((key_id, secret_hash))
 
     def put(self, key_id: uuid.UUID, secret_hash: bytes, tenant_id: uuid.UUID) -> None:
-        self._entries[(key_id, secret_hash)] = (tenant_id, self._clock() + self._ttl)
-        self._entries.move_to_end((key_id, secret_hash))
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        self._entries[(key_id, secret_hash)] = tenant_id
 
 
 def _bearer_token(request: Request) -> str:
