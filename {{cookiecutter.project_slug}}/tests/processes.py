@@ -10,6 +10,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from app.devservices import ServiceUrls
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,6 +37,17 @@ def service_env(**values: str) -> dict[str, str]:
     )
     env.update(values)
     return env
+
+
+def env_for(urls: ServiceUrls, **values: str) -> dict[str, str]:
+    """`service_env` for ENVIRONMENT=test on these services: both database roles and Redis."""
+    return service_env(
+        ENVIRONMENT="test",
+        DATABASE_URL=urls.runtime_database_url,
+        DATABASE_OWNER_URL=urls.owner_database_url,
+        REDIS_URL=urls.redis_url,
+        **values,
+    )
 
 
 def start_app(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:

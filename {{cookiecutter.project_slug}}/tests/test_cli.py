@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.devservices import ServiceUrls
 from app.tenants.admin import create_tenant_now
-from tests.processes import free_port, port_is_open, service_env, start_app, wait_for_port
+from tests.processes import env_for, free_port, port_is_open, service_env, start_app, wait_for_port
 
 SECRET = "s3cr3t-in-the-url"
 
@@ -70,12 +70,7 @@ def test_check_config_accepts_a_good_environment(service_urls: ServiceUrls) -> N
 def test_serve_answers_and_stops_cleanly_on_sigterm(service_urls: ServiceUrls) -> None:
     """A good configuration serves /health/ready with JSON logs, and SIGTERM stops it with 0."""
     port = free_port()
-    env = service_env(
-        ENVIRONMENT="test",
-        DATABASE_URL=service_urls.runtime_database_url,
-        DATABASE_OWNER_URL=service_urls.owner_database_url,
-        REDIS_URL=service_urls.redis_url,
-    )
+    env = env_for(service_urls)
     process = start_app(["serve", "--port", str(port)], env)
     try:
         assert wait_for_port(port, process), process.communicate(timeout=5)
@@ -105,12 +100,7 @@ def test_create_tenant_prints_one_json_line_with_a_working_key(
     service_urls: ServiceUrls, client: TestClient
 ) -> None:
     """`create-tenant NAME` prints {"tenant_id", "api_key"}; the key authenticates at once."""
-    env = service_env(
-        ENVIRONMENT="test",
-        DATABASE_URL=service_urls.runtime_database_url,
-        DATABASE_OWNER_URL=service_urls.owner_database_url,
-        REDIS_URL=service_urls.redis_url,
-    )
+    env = env_for(service_urls)
     process = start_app(["create-tenant", "Acme Corp"], env)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
@@ -125,12 +115,7 @@ def test_create_tenant_prints_one_json_line_with_a_working_key(
 
 def test_migrate_is_idempotent(service_urls: ServiceUrls) -> None:
     """`migrate` on an up-to-date database succeeds and changes nothing."""
-    env = service_env(
-        ENVIRONMENT="test",
-        DATABASE_URL=service_urls.runtime_database_url,
-        DATABASE_OWNER_URL=service_urls.owner_database_url,
-        REDIS_URL=service_urls.redis_url,
-    )
+    env = env_for(service_urls)
     process = start_app(["migrate"], env)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err

@@ -16,7 +16,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.tenants.service import NewTenant
 from tests.notes.test_notes_api import auth
-from tests.processes import free_port, service_env, start_app, wait_for_port
+from tests.processes import env_for, free_port, start_app, wait_for_port
 
 
 def _sample(client: TestClient, name: str, label: str) -> float:
@@ -94,12 +94,7 @@ def test_requests_are_counted_by_route_template_never_by_raw_path(client: TestCl
 def test_several_workers_serve_the_sum_of_their_metrics(service_urls: ServiceUrls) -> None:
     """`serve --workers 2`: whichever worker answers /metrics reports every worker's requests."""
     port = free_port()
-    env = service_env(
-        ENVIRONMENT="test",
-        DATABASE_URL=service_urls.runtime_database_url,
-        DATABASE_OWNER_URL=service_urls.owner_database_url,
-        REDIS_URL=service_urls.redis_url,
-    )
+    env = env_for(service_urls)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # `serve --workers` makes one for its workers
     process = start_app(["serve", "--port", str(port), "--workers", "2"], env)
     try:

@@ -19,7 +19,7 @@ from app.devservices import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.admin import create_tenant_now
-from tests.processes import PROJECT_ROOT, free_port, service_env, wait_for_port
+from tests.processes import PROJECT_ROOT, env_for, free_port, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,8 @@ def running_service(
     service_urls: ServiceUrls, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningService]:
     port = free_port()
-    env = service_env(
-        ENVIRONMENT="test",
-        DATABASE_URL=service_urls.runtime_database_url,
-        DATABASE_OWNER_URL=service_urls.owner_database_url,
-        REDIS_URL=service_urls.redis_url,
+    env = env_for(
+        service_urls,
         RATE_LIMIT_PER_IP="100000/second",
         RATE_LIMIT_PER_PRINCIPAL="100000/second",
     )

@@ -14,7 +14,7 @@ from app.devservices import ServiceUrls
 from app.lifecycle.retention import PURGE_LOCK, purge_expired, retention_policies
 from app.settings import Settings
 from app.tenants.service import NewTenant
-from tests.processes import service_env, start_app
+from tests.processes import env_for, start_app
 
 
 @pytest.fixture
@@ -93,12 +93,7 @@ async def test_a_second_purge_at_the_same_time_skips(
 
 def test_the_purge_command_reports_per_table(service_urls: ServiceUrls) -> None:
     """`purge` runs every rule now and prints one JSON line of deleted counts per table."""
-    env = service_env(
-        ENVIRONMENT="test",
-        DATABASE_URL=service_urls.runtime_database_url,
-        DATABASE_OWNER_URL=service_urls.owner_database_url,
-        REDIS_URL=service_urls.redis_url,
-    )
+    env = env_for(service_urls)
     process = start_app(["purge"], env)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback import serving
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,6 @@ def _handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def receiver() -> Iterator[Receiver]:
     state = Receiver(url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(state)) as url:
+        state.url = f"{url}/hooks"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()

@@ -11,7 +11,7 @@ import pytest
 
 from app.devservices import ServiceUrls
 from app.settings import Settings
-from tests.processes import free_port, service_env, start_app
+from tests.processes import env_for, free_port, start_app
 
 FAST_RETRIES = {
     "TASK_MAX_RETRIES": "2",
@@ -22,11 +22,8 @@ FAST_RETRIES = {
 
 @pytest.fixture(scope="module")
 def worker_env(service_urls: ServiceUrls) -> dict[str, str]:
-    return service_env(
-        ENVIRONMENT="test",
-        DATABASE_URL=service_urls.runtime_database_url,
-        DATABASE_OWNER_URL=service_urls.owner_database_url,
-        REDIS_URL=service_urls.redis_url,
+    return env_for(
+        service_urls,
         TASK_QUEUE=f"test-{uuid.uuid4().hex[:10]}",
         LOG_FORMAT="json",
         WORKER_METRICS_PORT=str(free_port()),

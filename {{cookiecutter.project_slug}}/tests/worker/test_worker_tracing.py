@@ -3,11 +3,10 @@ to a receiver this test runs."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from subprocess import Popen
 
 import pytest
@@ -23,6 +22,7 @@ from app.telemetry import configure_tracing
 from app.tenants.service import NewTenant
 from app.worker.celery_app import create_celery
 from app.worker.tasks import DRILL_TASK
+from tests.loopback import serving
 from tests.notes.test_notes_api import fresh_key
 from tests.processes import free_port, start_app
 
@@ -46,12 +46,8 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def otlp_endpoint() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Receiver) as url:
+        yield url
 
 
 @pytest.fixture
