@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from app.devservices import drop_database, embedded_postgres, embedded_redis, prepare_database
+from app.devservices import configured_or_embedded, drop_database, prepare_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT = BENCH_DIR.parent
@@ -46,12 +46,7 @@ def _drop_redis_keys(redis_url: str, prefix: str) -> None:
 def services() -> Iterator[Services]:
     """TEST_DATABASE_URL / TEST_REDIS_URL when set (as the test suite), else embedded servers."""
     with ExitStack() as stack:
-        admin = os.environ.get("TEST_DATABASE_URL") or stack.enter_context(
-            embedded_postgres(EMBEDDED_ROOT)
-        )
-        redis_url = os.environ.get("TEST_REDIS_URL") or stack.enter_context(
-            embedded_redis(EMBEDDED_ROOT)
-        )
+        admin, redis_url = configured_or_embedded(stack, EMBEDDED_ROOT)
         name = f"bench_http_{os.getpid()}"
         owner_url, runtime_url = prepare_database(admin, name, recreate=True)
         try:

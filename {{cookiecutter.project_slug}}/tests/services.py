@@ -16,13 +16,7 @@ from pathlib import Path
 from redis import Redis
 
 from app.db.migrate import upgrade
-from app.devservices import (
-    ServiceUrls,
-    drop_database,
-    embedded_postgres,
-    embedded_redis,
-    prepare_database,
-)
+from app.devservices import ServiceUrls, configured_or_embedded, drop_database, prepare_database
 
 EMBEDDED_ROOT = Path(__file__).resolve().parents[1] / ".devservices" / "test"
 
@@ -52,11 +46,8 @@ def drop_queue(redis_url: str, queue: str) -> None:
 def provision_services() -> Iterator[TestServices]:
     """Yield URLs of a freshly migrated database and a Redis for this test worker."""
     with ExitStack() as stack:
-        admin_url = os.environ.get("TEST_DATABASE_URL") or stack.enter_context(
-            embedded_postgres(EMBEDDED_ROOT)
-        )
-        redis_url = os.environ.get("TEST_REDIS_URL") or stack.enter_context(
-            embedded_redis(EMBEDDED_ROOT, name=f"redis-{worker_name()}")
+        admin_url, redis_url = configured_or_embedded(
+            stack, EMBEDDED_ROOT, redis_name=f"redis-{worker_name()}"
         )
         # The pid keeps two suites running at once on one server (CI's variants) apart.
         database = f"test_{worker_name()}_{os.getpid()}"

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,3 +169,16 @@ def embedded_redis(root: Path, name: str = "redis") -> Iterator[str]:
         yield f"unix://{server.socket_file}"
     finally:
         server.shutdown(nosave=True)
+
+
+def configured_or_embedded(
+    stack: ExitStack, root: Path, redis_name: str = "redis"
+) -> tuple[str, str]:
+    """A superuser PostgreSQL URL and a Redis URL for the tests and the benchmarks:
+    `TEST_DATABASE_URL` / `TEST_REDIS_URL` when set, else embedded servers under `root`, stopped
+    when `stack` closes."""
+    admin_url = os.environ.get("TEST_DATABASE_URL") or stack.enter_context(embedded_postgres(root))
+    redis_url = os.environ.get("TEST_REDIS_URL") or stack.enter_context(
+        embedded_redis(root, name=redis_name)
+    )
+    return admin_url, redis_url
