@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -77,6 +77,15 @@ async def require_idempotency_key(
 
 
 IdempotencyKeyDep = Annotated[IdempotentRequest, Depends(require_idempotency_key)]
+
+
+def idempotent_post_responses(invalid: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a POST taking `IdempotencyKeyDep`: its key errors, and what 422 means."""
+    return {
+        400: {"description": "Idempotency-Key missing or malformed"},
+        409: {"description": "A request with this Idempotency-Key is in flight"},
+        422: {"description": f"{invalid}, or Idempotency-Key reused for another request"},
+    }
 
 
 def idempotency_exempt(reason: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import CurrentPrincipal
 from app.etags import etag_for, matches_if_none_match
-from app.idempotency.keys import IdempotencyKeyDep
+from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
 from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
 from app.notes.service import NotesServiceDep
@@ -33,11 +33,7 @@ def _note_response(note: NoteOut, response: Response) -> NoteOut:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=NoteOut,
-    responses={
-        400: {"description": "Idempotency-Key missing or malformed"},
-        409: {"description": "A request with this Idempotency-Key is in flight"},
-        422: {"description": "Invalid body, or Idempotency-Key reused for another request"},
-    },
+    responses=idempotent_post_responses("Invalid body"),
 )
 async def create_note(
     payload: NoteCreate,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import CurrentPrincipal
-from app.idempotency.keys import IdempotencyKeyDep
+from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
 from app.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointCreated, WebhookEndpointList
 from app.webhooks.service import WebhooksServiceDep
@@ -22,11 +22,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookEndpointCreated,
-    responses={
-        400: {"description": "Idempotency-Key missing or malformed"},
-        409: {"description": "A request with this Idempotency-Key is in flight"},
-        422: {"description": "Invalid URL, too many endpoints, or Idempotency-Key reused"},
-    },
+    responses=idempotent_post_responses("Invalid URL or too many endpoints"),
 )
 async def create_webhook_endpoint(
     payload: WebhookEndpointCreate,
