@@ -3,12 +3,14 @@ runtime role's connections carry statement, lock and idle-in-transaction timeout
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import DatabaseTimeouts, create_engine
@@ -107,3 +109,29 @@ def test_backoff_is_full_jitter_and_capped(attempt: int) -> None:
     ceiling = min(1.0, 0.05 * 2**attempt)
     assert all(0 <= delay <= ceiling for delay in delays)
     assert len(set(delays)) > 100
+
+
+async def test_an_exhausted_pool_fails_within_its_timeout(service_urls: ServiceUrls) -> None:
+    """Waiting for a connection is bounded by the pool timeout (then a 503), never a hang."""
+    engine = create_engine(
+        service_urls.runtime_database_url, pool_size=1, max_overflow=0, pool_timeout=0.3
+    )
+    database = Database(engine)
+    release = asyncio.Event()
+
+    async def hold(_: AsyncSession) -> None:
+        await release.wait()
+
+    async def nothing(_: AsyncSession) -> None:
+        return None
+
+    holder = asyncio.create_task(database.run(hold, tenant_id=None))
+    await asyncio.sleep(0.2)  # the holder has the only connection
+    try:
+        async with asyncio.timeout(3):
+            with pytest.raises(PoolTimeoutError):
+                await database.run(nothing, tenant_id=None)
+    finally:
+        release.set()
+        await holder
+        await engine.dispose()

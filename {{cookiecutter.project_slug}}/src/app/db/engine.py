@@ -23,15 +23,17 @@ def create_engine(
     timeouts: DatabaseTimeouts | None = None,
     pool_size: int = 10,
     max_overflow: int = 5,
+    pool_timeout: float = 5.0,
 ) -> AsyncEngine:
-    """An engine with a bounded pool; waiting for a connection fails after 5 s, never hangs."""
+    """An engine with a bounded pool; waiting for a connection fails after `pool_timeout`
+    seconds (5 by default), never hangs."""
     timeouts = timeouts or DatabaseTimeouts()
     # Looked up at call time, so OpenTelemetry's wrapper (installed later) traces this engine.
     return sqlalchemy_asyncio.create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_timeout=5,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
