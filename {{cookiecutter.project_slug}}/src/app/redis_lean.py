@@ -97,7 +97,7 @@ class _Protocol(asyncio.Protocol):
                 if not waiter.done():  # done: it timed out, and its reply is skipped
                     waiter.set_result(reply)
         except _IncompleteError:
-            pass
+            pass  # the next reply is still arriving: it stays in the buffer for the next chunk
         except RedisError as error:
             self.fail(error)
             return
