@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
+import json
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +16,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from app.logging import REDACTED, get_logger
+from app.logging import REDACTED, configure_logging, get_logger
 
 BEARER = "Bearer abc.DEF-ghi_123secret"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXNlY3JldA"
@@ -90,3 +96,36 @@ def test_a_request_full_of_secrets_leaves_none_in_the_logs(
     rendered = repr(lines)
     assert PASSWORD not in rendered
     assert "123secret" not in rendered
+
+
+def test_uvicorn_colour_copies_and_odd_values_do_not_break_a_line(
+    client: TestClient, log_lines: LogLines
+) -> None:
+    """uvicorn's ANSI `color_message` extra is dropped; values JSON lacks a type for still log."""
+    log_lines()
+    logging.getLogger("uvicorn.error").info("Started [%d]", 7, extra={"color_message": "\x1b[36m"})
+    get_logger("test").info("odd", big=2**70, when={1: "int key"}, thing=object())
+    started, odd = log_lines()
+    assert started["event"] == "Started [7]"
+    assert "color_message" not in started
+    assert odd["big"] == 2**70
+    assert odd["when"] == {"1": "int key"}
+    assert odd["thing"].startswith("<object object")
+
+
+async def test_lines_logged_in_one_loop_turn_are_flushed_on_the_next(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """On the event loop, flushes wait for the loop's next turn, then every line is out."""
+    configure_logging("INFO", "json")
+    sys.stdout.flush()
+    capfd.readouterr()
+    # A block-buffered stdout, as under a process manager: only a flush reaches the descriptor.
+    buffered = io.TextIOWrapper(os.fdopen(os.dup(1), "wb"))
+    with buffered, contextlib.redirect_stdout(buffered):
+        for number in range(3):
+            get_logger("test").info("batched", number=number)
+        assert capfd.readouterr().out == ""  # still in the buffer: no write per line
+        await asyncio.sleep(0)
+        lines = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
+    assert [line["number"] for line in lines] == [0, 1, 2]

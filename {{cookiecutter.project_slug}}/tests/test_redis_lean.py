@@ -9,6 +9,7 @@ import uuid
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.devservices import ServiceUrls
 from app.rate_limits import RateCounter, parse_rate
@@ -75,3 +76,31 @@ async def test_a_dead_or_silent_redis_is_a_redis_error() -> None:
             writer.close()
         silent.close()
         await silent.wait_closed()
+
+
+async def test_each_command_gets_its_full_timeout_from_its_own_send() -> None:
+    """One watchdog serves every pending command: it waits for the oldest, never fails early."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await reader.readuntil(b"PING\r\n")
+        writer.write(b"+PONG\r\n")  # then silence
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = LeanRedis(f"redis://127.0.0.1:{port}/0", timeout=0.3)
+    loop = asyncio.get_running_loop()
+    try:
+        assert await client.execute("PING") == b"PONG"  # arms the watchdog for t + 0.3
+        await asyncio.sleep(0.2)
+        sent = loop.time()
+        with pytest.raises(RedisTimeoutError):
+            await client.execute("PING")  # due at t + 0.5, not when the first watchdog fires
+        assert loop.time() - sent >= 0.29
+    finally:
+        await client.aclose()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()

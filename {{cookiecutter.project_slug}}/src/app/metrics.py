@@ -71,10 +71,22 @@ OUTBOUND_RETRIES = Counter(
 )
 
 
+# The labelled series of each (method, route, status) seen, so a request skips `labels()`, which
+# validates and locks on every call. Bounded like the series themselves: templates, not paths.
+_REQUEST_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """Record one finished request (called by the access-log middleware: one clock, one place)."""
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    series = _REQUEST_SERIES.get((method, route, status))
+    if series is None:
+        series = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        )
+        _REQUEST_SERIES[(method, route, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 class _PoolCollector(Collector):

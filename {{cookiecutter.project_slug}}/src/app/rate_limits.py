@@ -88,6 +88,7 @@ class RateCounter:
         self._redis = redis
         self._script = LeanScript(redis, _SCRIPT)
         self._prefix = prefix
+        self._tracer: trace.Tracer | None = None
 
     async def hit(self, checks: list[tuple[RatePolicy, str]]) -> list[Usage]:
         keys = [f"{self._prefix}rl:{policy.name}:{identity}" for policy, identity in checks]
@@ -108,8 +109,9 @@ class RateCounter:
             "net.peer.name": self._redis.host,
             "net.peer.port": self._redis.port,
         }
-        tracer = trace.get_tracer(__name__)
-        with tracer.start_as_current_span(
+        if self._tracer is None:  # on first use: the provider is installed by then
+            self._tracer = trace.get_tracer(__name__)
+        with self._tracer.start_as_current_span(
             "EVALSHA", kind=trace.SpanKind.CLIENT, attributes=attributes
         ):
             raw: list[int] = await self._script(keys, windows)

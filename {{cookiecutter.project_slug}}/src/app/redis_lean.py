@@ -75,9 +75,14 @@ def _parse(buffer: bytearray, pos: int) -> tuple[Reply, int]:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, timeout: float) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiters: deque[asyncio.Future[Reply]] = deque()
+        self.timeout = timeout
+        # Each pending command's reply future and the loop time by which its reply is due.
+        self.waiters: deque[tuple[asyncio.Future[Reply], float]] = deque()
+        # One timer for the oldest pending command, not one per command: a timer per command
+        # cost more than the rest of `execute`.
+        self.watchdog: asyncio.TimerHandle | None = None
         self.buffer = bytearray()
         # Commands written in one event-loop turn leave in one `write`: one system call for all
         # the requests that reached the limiter together, not one each.
@@ -93,7 +98,7 @@ class _Protocol(asyncio.Protocol):
         try:
             while self.waiters:
                 reply, pos = _parse(self.buffer, pos)
-                waiter = self.waiters.popleft()
+                waiter, _ = self.waiters.popleft()
                 if not waiter.done():  # done: it timed out, and its reply is skipped
                     waiter.set_result(reply)
         except _IncompleteError:
@@ -115,14 +120,35 @@ class _Protocol(asyncio.Protocol):
         if self.transport is not None and outgoing:
             self.transport.write(b"".join(outgoing))
 
+    def expect_reply(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Reply]:
+        waiter: asyncio.Future[Reply] = loop.create_future()
+        self.waiters.append((waiter, loop.time() + self.timeout))
+        if self.watchdog is None:
+            self.watchdog = loop.call_later(self.timeout, self._check_oldest, loop)
+        return waiter
+
+    def _check_oldest(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail everything when the oldest pending reply is overdue; else wait for it."""
+        self.watchdog = None
+        if not self.waiters:
+            return
+        due = self.waiters[0][1]
+        if due <= loop.time():
+            self.fail(RedisTimeoutError("Timeout reading from Redis."))
+        else:
+            self.watchdog = loop.call_at(due, self._check_oldest, loop)
+
     def fail(self, error: RedisError) -> None:
         """Close the connection and fail every pending command with `error`."""
         if self.transport is not None:
             self.transport.close()
         self.transport = None
         self.outgoing.clear()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
         while self.waiters:
-            waiter = self.waiters.popleft()
+            waiter, _ = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(error)
 
@@ -162,11 +188,13 @@ class LeanRedis:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if self._path:
-                    _, protocol = await loop.create_unix_connection(_Protocol, str(self._path))
+                    _, protocol = await loop.create_unix_connection(
+                        self._new_protocol, str(self._path)
+                    )
                 else:
                     context = ssl.create_default_context() if self._tls else None
                     _, protocol = await loop.create_connection(
-                        _Protocol, self.host, self.port, ssl=context
+                        self._new_protocol, self.host, self.port, ssl=context
                     )
                 setup: list[tuple[bytes | str | int, ...]] = []
                 if self._password is not None:
@@ -185,27 +213,22 @@ class LeanRedis:
             raise RedisConnectionError(f"Error connecting to Redis: {error}") from error
         return protocol
 
+    def _new_protocol(self) -> _Protocol:
+        return _Protocol(self._timeout)
+
     def _send(self, protocol: _Protocol, command: tuple[bytes | str | int, ...]) -> Any:
+        """Queue `command` for this loop turn's write; its reply, or the timeout, settles it."""
         assert protocol.transport is not None  # noqa: S101 - callers checked `usable`
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Reply] = loop.create_future()
         if not protocol.outgoing:
             loop.call_soon(protocol.flush)
         protocol.outgoing.append(_encode(*command))
-        protocol.waiters.append(waiter)
-        return waiter
+        return protocol.expect_reply(loop)
 
     async def execute(self, *command: bytes | str | int) -> Reply:
         """Send one command and return its reply; an error reply is raised."""
         protocol = await self._connection()
-        waiter = self._send(protocol, command)
-        timer = asyncio.get_running_loop().call_later(
-            self._timeout, protocol.fail, RedisTimeoutError("Timeout reading from Redis.")
-        )
-        try:
-            reply = await waiter
-        finally:
-            timer.cancel()
+        reply = await self._send(protocol, command)
         if isinstance(reply, RedisError):
             raise reply
         return reply

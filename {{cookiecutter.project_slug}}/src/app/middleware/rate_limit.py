@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 from redis.exceptions import RedisError
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.client_ip import client_ip
 from app.logging import get_logger
 from app.metrics import RATE_LIMIT_DECISIONS
+from app.middleware.headers import RawHeader, set_headers
 from app.problems import problem_body, render_problem
 from app.rate_limits import ROUTE_LIMIT_KEY, RateCounter, RatePolicy, Usage, parse_rate
 from app.routes import api_routes
@@ -60,6 +60,10 @@ def rate_limit_headers(usage: Usage) -> dict[str, str]:
     }
 
 
+def _raw_headers(headers: dict[str, str]) -> list[RawHeader]:
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+
 class RateLimitMiddleware:
     def __init__(
         self,
@@ -77,6 +81,7 @@ class RateLimitMiddleware:
         self.trusted_proxies = list(trusted_proxies)
         self.support_url = support_url
         self._route_limits: list[RouteLimit] | None = None
+        self._allowed = RATE_LIMIT_DECISIONS.labels("allowed")  # every request: look it up once
 
     def _checks(self, scope: Scope) -> list[tuple[RatePolicy, str]]:
         ip = client_ip(scope, self.trusted_proxies)
@@ -107,12 +112,12 @@ class RateLimitMiddleware:
             RATE_LIMIT_DECISIONS.labels("limited").inc()
             await self._reject(scope, receive, send, exceeded)
             return
-        RATE_LIMIT_DECISIONS.labels("allowed").inc()
-        headers = rate_limit_headers(min(usages, key=lambda usage: usage.remaining))
+        self._allowed.inc()
+        headers = _raw_headers(rate_limit_headers(min(usages, key=lambda usage: usage.remaining)))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(headers)
+                set_headers(message, headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,21 @@
+"""Setting response headers on a raw ASGI `http.response.start` message.
+
+Starlette's `MutableHeaders` rescans the whole header list for every header it sets; the stack
+sets a handful per request, so this does it in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.types import Message
+
+RawHeader = tuple[bytes, bytes]
+
+
+def set_headers(message: Message, pairs: Sequence[RawHeader]) -> None:
+    """Put `pairs` (lower-case names) on the response, replacing any a route set itself."""
+    names = {name for name, _ in pairs}
+    kept = [pair for pair in message.get("headers", ()) if pair[0].lower() not in names]
+    kept.extend(pairs)
+    message["headers"] = kept
