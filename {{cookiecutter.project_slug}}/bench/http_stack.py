@@ -147,6 +147,13 @@ def _scenarios(api_key: str, note_ids: list[str], ports: dict[str, int]) -> list
             read("traced", "/hello"),
             read("bare", "/hello"),
         ),
+        Scenario(
+            "3c. hello behind all the service's routes, tracing off",
+            None,
+            "plain",
+            read("plain", "/hello/last"),
+            read("bare", "/hello"),
+        ),
     ]
 
 

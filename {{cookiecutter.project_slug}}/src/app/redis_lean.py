@@ -32,12 +32,15 @@ class _IncompleteError(Exception):
     """The buffer does not hold a whole reply yet."""
 
 
-def _encode(*parts: bytes | str | int) -> bytes:
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part if isinstance(part, bytes) else str(part).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+def _bulk(part: bytes | str | int) -> bytes:
+    data = part if isinstance(part, bytes) else str(part).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _encode(*parts: bytes | str | int, encoded_head: bytes = b"", head_length: int = 0) -> bytes:
+    """A RESP command; `encoded_head` is its first `head_length` parts, already encoded."""
+    count = b"*%d\r\n" % (head_length + len(parts))
+    return b"".join([count, encoded_head, *[_bulk(part) for part in parts]])
 
 
 def _parse(buffer: bytearray, pos: int) -> tuple[Reply, int]:
@@ -203,7 +206,7 @@ class LeanRedis:
                 if self._db:
                     setup.append(("SELECT", self._db))
                 for command in setup:
-                    reply = await self._send(protocol, command)
+                    reply = await self._send(protocol, _encode(*command))
                     if isinstance(reply, RedisError):
                         protocol.fail(RedisConnectionError("Redis refused the connection setup."))
                         raise reply
@@ -216,19 +219,23 @@ class LeanRedis:
     def _new_protocol(self) -> _Protocol:
         return _Protocol(self._timeout)
 
-    def _send(self, protocol: _Protocol, command: tuple[bytes | str | int, ...]) -> Any:
-        """Queue `command` for this loop turn's write; its reply, or the timeout, settles it."""
+    def _send(self, protocol: _Protocol, encoded: bytes) -> Any:
+        """Queue a command for this loop turn's write; its reply, or the timeout, settles it."""
         assert protocol.transport is not None  # noqa: S101 - callers checked `usable`
         loop = asyncio.get_running_loop()
         if not protocol.outgoing:
             loop.call_soon(protocol.flush)
-        protocol.outgoing.append(_encode(*command))
+        protocol.outgoing.append(encoded)
         return protocol.expect_reply(loop)
 
     async def execute(self, *command: bytes | str | int) -> Reply:
         """Send one command and return its reply; an error reply is raised."""
+        return await self.execute_encoded(_encode(*command))
+
+    async def execute_encoded(self, encoded: bytes) -> Reply:
+        """`execute` for a command already in RESP form (`_encode`)."""
         protocol = await self._connection()
-        reply = await self._send(protocol, command)
+        reply = await self._send(protocol, encoded)
         if isinstance(reply, RedisError):
             raise reply
         return reply
@@ -246,9 +253,11 @@ class LeanScript:
         self.client = client
         self.script = script
         self.sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+        self._evalsha = _bulk("EVALSHA") + _bulk(self.sha)  # the same two parts on every call
 
     async def __call__(self, keys: list[str], args: list[int]) -> Reply:
         try:
-            return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            command = _encode(len(keys), *keys, *args, encoded_head=self._evalsha, head_length=2)
+            return await self.client.execute_encoded(command)
         except NoScriptError:
             return await self.client.execute("EVAL", self.script, len(keys), *keys, *args)

@@ -14,8 +14,11 @@ RawHeader = tuple[bytes, bytes]
 
 
 def set_headers(message: Message, pairs: Sequence[RawHeader]) -> None:
-    """Put `pairs` (lower-case names) on the response, replacing any a route set itself."""
+    """Put `pairs` on the response, replacing any a route set itself.
+
+    Names are compared as they are: the ASGI spec has every response header name in lower case.
+    """
     names = {name for name, _ in pairs}
-    kept = [pair for pair in message.get("headers", ()) if pair[0].lower() not in names]
+    kept = [pair for pair in message.get("headers", ()) if pair[0] not in names]
     kept.extend(pairs)
     message["headers"] = kept
