@@ -12,7 +12,8 @@ ratio is the median of the per-round ratios. Logs are JSON, in `.devservices/ben
 Settings (environment): BENCH_ROUNDS (3), BENCH_DURATION seconds per run (10),
 BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_NOTES (200), BENCH_STRICT=1 to exit
 non-zero when a goal is missed, BENCH_ONLY=1,3a to run some pairs, BENCH_PROFILE=<dir> to record
-the service with py-spy during the first round of each pair (bench/profiling.py).
+the service with py-spy during the first round of each pair (bench/profiling.py),
+BENCH_WITHOUT=RateLimitMiddleware,... to serve the service without those middleware classes.
 A benchmark, never a test: numbers depend on the machine.
 """
 
@@ -201,6 +202,8 @@ def _header(config: Config) -> None:
         f"wrk -t1 -c{config.connections}, {config.rounds} rounds x {config.duration:g} s per "
         f"target, interleaved; 1 uvicorn worker each; JSON logs in {LOG_DIR}"
     )
+    if os.environ.get("BENCH_WITHOUT"):
+        print(f"the service WITHOUT {os.environ['BENCH_WITHOUT']}: no goal applies to this run")
 
 
 def _measure(config: Config, svc: Services, wrk: str) -> bool:

@@ -9,7 +9,8 @@ measures what that stack costs on a route that does nothing. It is mounted twice
 - `/hello/last` behind every route of the service, as a route added to the service would be: the
   difference between the two is what FastAPI's linear route matching costs (pair 3c, no goal).
 
-uvicorn gets the same arguments as `app.cli` gives it.
+uvicorn gets the same arguments as `app.cli` gives it. `BENCH_WITHOUT=RateLimitMiddleware,...`
+leaves those middleware classes out, to measure what each costs over HTTP (docs/performance.md).
 
     python bench/service_app.py --port 8100    # the service's environment (DATABASE_URL, ...)
 """
@@ -17,6 +18,7 @@ uvicorn gets the same arguments as `app.cli` gives it.
 from __future__ import annotations
 
 import argparse
+import os
 
 import uvicorn
 from fastapi import FastAPI
@@ -34,6 +36,11 @@ def create_bench_app() -> FastAPI:
     app.add_api_route("/hello", hello, methods=["GET"])
     routes = app.router.routes
     routes.insert(0, routes.pop())  # `/hello` to the front of the table
+    left_out = {name.strip() for name in os.environ.get("BENCH_WITHOUT", "").split(",")}
+    # Starlette builds the middleware stack from this list at the first call, after this.
+    app.user_middleware = [
+        m for m in app.user_middleware if getattr(m.cls, "__name__", "") not in left_out
+    ]
     return app
 
 

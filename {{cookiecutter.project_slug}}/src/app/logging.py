@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Literal, TextIO, cast
 
@@ -126,6 +127,18 @@ def _drop_color_message(_logger: WrappedLogger, _method: str, event_dict: EventD
     return event_dict
 
 
+# The correlation id of the request being served; set by `app.middleware.correlation`.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def add_request_id(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """`request_id` on every line logged while a request is served (a bound one wins)."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """`trace_id` and `span_id` of the active span, so a log line leads to its trace."""
     context = trace.get_current_span().get_span_context()
@@ -138,6 +151,7 @@ def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         add_trace_ids,
         _name_our_loggers,
     ]

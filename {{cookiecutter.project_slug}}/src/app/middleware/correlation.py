@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from contextvars import ContextVar
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.logging import REQUEST_ID
 from app.middleware.headers import set_headers
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -16,12 +15,10 @@ REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
 # Bounded and boring on purpose: the id lands in logs and headers, so no spaces, quotes or CR/LF.
 _WELL_FORMED = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-
 
 def current_request_id() -> str | None:
     """The correlation id of the request being served, if any."""
-    return _request_id.get()
+    return REQUEST_ID.get()
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -51,10 +48,10 @@ class CorrelationIdMiddleware:
                 set_headers(message, header)
             await send(message)
 
-        token = _request_id.set(request_id)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # `app.logging.add_request_id` puts it on every line: one ContextVar, set and reset,
+        # instead of a structlog bind and unbind per request.
+        token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-            _request_id.reset(token)
+            REQUEST_ID.reset(token)
