@@ -87,3 +87,56 @@ def test_the_cache_is_bounded() -> None:
         cache.put(key_id, secret_hash, tenant_id)
     assert cache.get(keys[0][0], keys[0][1]) is None
     assert [cache.get(k, s) for k, s, _ in keys[1:]] == [t for _, _, t in keys[1:]]
+
+
+async def test_concurrent_misses_of_one_key_share_one_lookup() -> None:
+    """An expired entry under load costs one database lookup, not one per waiting request."""
+    cache = ApiKeyCache()
+    key_id, secret_hash, tenant = uuid.uuid4(), b"hash", uuid.uuid4()
+    lookups = 0
+
+    async def verify() -> uuid.UUID | None:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.05)
+        return tenant
+
+    results = await asyncio.gather(
+        *(cache.verified(key_id, secret_hash, verify) for _ in range(20))
+    )
+    assert results == [tenant] * 20
+    assert lookups == 1
+    assert await cache.verified(key_id, secret_hash, verify) == tenant
+    assert lookups == 1  # and then it is cached
+
+
+async def test_a_refused_or_failed_lookup_is_not_shared() -> None:
+    """Waiters on a lookup that found no key, or raised, each ask the database themselves."""
+    cache = ApiKeyCache()
+    key_id, secret_hash = uuid.uuid4(), b"hash"
+    lookups = 0
+
+    async def refuse() -> uuid.UUID | None:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.05)
+        return None
+
+    results = await asyncio.gather(*(cache.verified(key_id, secret_hash, refuse) for _ in range(5)))
+    assert results == [None] * 5
+    assert lookups == 5
+
+    async def fail_first() -> uuid.UUID | None:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.05)
+        if lookups == 6:
+            raise ConnectionError("database down")
+        return key_id
+
+    outcomes = await asyncio.gather(
+        *(cache.verified(key_id, secret_hash, fail_first) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], ConnectionError)
+    assert outcomes[1:] == [key_id, key_id]

@@ -8,9 +8,10 @@ client does not pay a second transaction per request; failures are never remembe
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -46,6 +47,9 @@ class ApiKeyCache:
     database. Unknown, revoked and wrong keys are never stored: each of them asks the database
     (and counts against the caller's IP rate limit) every time. cachetools' TTLCache does the
     expiry and the least-recently-used bound.
+
+    When an entry expires under load, every request with that key misses at once; `verified`
+    lets them share one lookup instead of queueing one transaction each for the pool.
     """
 
     def __init__(
@@ -57,12 +61,43 @@ class ApiKeyCache:
         self._entries: TTLCache[tuple[uuid.UUID, bytes], uuid.UUID] = TTLCache(
             maxsize=max_entries, ttl=ttl, timer=clock
         )
+        self._lookups: dict[tuple[uuid.UUID, bytes], asyncio.Event] = {}
 
     def get(self, key_id: uuid.UUID, secret_hash: bytes) -> uuid.UUID | None:
         return self._entries.get((key_id, secret_hash))
 
     def put(self, key_id: uuid.UUID, secret_hash: bytes, tenant_id: uuid.UUID) -> None:
         self._entries[(key_id, secret_hash)] = tenant_id
+
+    async def verified(
+        self,
+        key_id: uuid.UUID,
+        secret_hash: bytes,
+        verify: Callable[[], Awaitable[uuid.UUID | None]],
+    ) -> uuid.UUID | None:
+        """The cached tenant, else `verify()`'s; concurrent misses of one key share one call.
+
+        Only a success is shared: when the shared call finds no key or fails, each waiter calls
+        `verify()` itself, so refused keys still reach the database every time.
+        """
+        key = (key_id, secret_hash)
+        tenant = self._entries.get(key)
+        if tenant is not None:
+            return tenant
+        running = self._lookups.get(key)
+        if running is not None:
+            await running.wait()
+            tenant = self._entries.get(key)
+            return tenant if tenant is not None else await verify()
+        done = self._lookups[key] = asyncio.Event()
+        try:
+            tenant = await verify()
+            if tenant is not None:
+                self._entries[key] = tenant
+            return tenant
+        finally:
+            del self._lookups[key]
+            done.set()
 
 
 def _bearer_token(request: Request) -> str:
@@ -82,13 +117,13 @@ async def authenticate(request: Request, database: DatabaseDep) -> Principal:
         raise UnauthorizedError("The API key is malformed.")
     key_id, secret_hash = parsed
     cache: ApiKeyCache | None = getattr(request.app.state, "api_key_cache", None)
-    tenant_id = cache.get(key_id, secret_hash) if cache is not None else None
+
+    def verify() -> Awaitable[uuid.UUID | None]:
+        return _verify(database, key_id, secret_hash)
+
+    tenant_id = await (cache.verified(key_id, secret_hash, verify) if cache else verify())
     if tenant_id is None:
-        tenant_id = await _verify(database, key_id, secret_hash)
-        if tenant_id is None:
-            raise UnauthorizedError("The API key is unknown or revoked.")
-        if cache is not None:
-            cache.put(key_id, secret_hash, tenant_id)
+        raise UnauthorizedError("The API key is unknown or revoked.")
     principal = Principal(tenant_id=tenant_id, subject=str(key_id))
     request.state.principal = principal
     return principal
