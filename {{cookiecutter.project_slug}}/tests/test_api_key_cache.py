@@ -89,53 +89,50 @@ def test_the_cache_is_bounded() -> None:
     assert [cache.get(k, s) for k, s, _ in keys[1:]] == [t for _, _, t in keys[1:]]
 
 
+class _Lookup:
+    """Stands in for the database check: counts its calls, takes 50 ms, answers `answer(call)`."""
+
+    def __init__(self, answer: Callable[[int], uuid.UUID | None]) -> None:
+        self.calls = 0
+        self.answer = answer
+
+    async def __call__(self) -> uuid.UUID | None:
+        self.calls += 1
+        await asyncio.sleep(0.05)
+        return self.answer(self.calls)
+
+
 async def test_concurrent_misses_of_one_key_share_one_lookup() -> None:
     """An expired entry under load costs one database lookup, not one per waiting request."""
     cache = ApiKeyCache()
     key_id, secret_hash, tenant = uuid.uuid4(), b"hash", uuid.uuid4()
-    lookups = 0
-
-    async def verify() -> uuid.UUID | None:
-        nonlocal lookups
-        lookups += 1
-        await asyncio.sleep(0.05)
-        return tenant
-
+    lookup = _Lookup(lambda _: tenant)
     results = await asyncio.gather(
-        *(cache.verified(key_id, secret_hash, verify) for _ in range(20))
+        *(cache.verified(key_id, secret_hash, lookup) for _ in range(20))
     )
     assert results == [tenant] * 20
-    assert lookups == 1
-    assert await cache.verified(key_id, secret_hash, verify) == tenant
-    assert lookups == 1  # and then it is cached
+    assert lookup.calls == 1
+    assert await cache.verified(key_id, secret_hash, lookup) == tenant
+    assert lookup.calls == 1  # and then it is cached
 
 
 async def test_a_refused_or_failed_lookup_is_not_shared() -> None:
     """Waiters on a lookup that found no key, or raised, each ask the database themselves."""
     cache = ApiKeyCache()
     key_id, secret_hash = uuid.uuid4(), b"hash"
-    lookups = 0
-
-    async def refuse() -> uuid.UUID | None:
-        nonlocal lookups
-        lookups += 1
-        await asyncio.sleep(0.05)
-        return None
-
+    refuse = _Lookup(lambda _: None)
     results = await asyncio.gather(*(cache.verified(key_id, secret_hash, refuse) for _ in range(5)))
     assert results == [None] * 5
-    assert lookups == 5
+    assert refuse.calls == 5
 
-    async def fail_first() -> uuid.UUID | None:
-        nonlocal lookups
-        lookups += 1
-        await asyncio.sleep(0.05)
-        if lookups == 6:
+    def fail_first(call: int) -> uuid.UUID | None:
+        if call == 1:
             raise ConnectionError("database down")
         return key_id
 
+    fail_then_answer = _Lookup(fail_first)
     outcomes = await asyncio.gather(
-        *(cache.verified(key_id, secret_hash, fail_first) for _ in range(3)),
+        *(cache.verified(key_id, secret_hash, fail_then_answer) for _ in range(3)),
         return_exceptions=True,
     )
     assert isinstance(outcomes[0], ConnectionError)
