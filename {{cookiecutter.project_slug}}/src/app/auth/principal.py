@@ -80,20 +80,20 @@ class ApiKeyCache:
         Only a success is shared: when the shared call finds no key or fails, each waiter calls
         `verify()` itself, so refused keys still reach the database every time.
         """
-        key = (key_id, secret_hash)
-        tenant = self._entries.get(key)
+        tenant = self.get(key_id, secret_hash)
         if tenant is not None:
             return tenant
+        key = (key_id, secret_hash)
         running = self._lookups.get(key)
         if running is not None:
             await running.wait()
-            tenant = self._entries.get(key)
+            tenant = self.get(key_id, secret_hash)
             return tenant if tenant is not None else await verify()
         done = self._lookups[key] = asyncio.Event()
         try:
             tenant = await verify()
             if tenant is not None:
-                self._entries[key] = tenant
+                self.put(key_id, secret_hash, tenant)
             return tenant
         finally:
             del self._lookups[key]
