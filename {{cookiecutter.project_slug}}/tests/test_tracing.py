@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -135,3 +137,34 @@ def test_server_spans_are_named_by_route_template_never_by_raw_path(
     names = [s.name for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
     assert "GET /api/v1/notes/{note_id}" in names
     assert not [name for name in names if note_id in name]
+
+
+def test_a_request_that_fails_marks_its_server_span_as_an_error(
+    spans: InMemorySpanExporter, make_settings: Callable[..., Settings]
+) -> None:
+    """A 500, and a failure after the response has started, leave an ERROR server span."""
+    app = create_app(make_settings())
+
+    @app.get("/test-fails-before")
+    async def fails_before() -> None:
+        raise RuntimeError("before the response")
+
+    @app.get("/test-fails-midway")
+    async def fails_midway() -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"partial"
+            raise RuntimeError("after the headers")
+
+        return StreamingResponse(body())
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/test-fails-before").status_code == 500
+        with contextlib.suppress(Exception):  # the connection breaks mid-body
+            client.get("/test-fails-midway")
+    server = {s.name: s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER}
+    before, midway = server["GET /test-fails-before"], server["GET /test-fails-midway"]
+    assert before.status.status_code is StatusCode.ERROR
+    assert midway.status.status_code is StatusCode.ERROR
+    assert [event.name for event in midway.events] == ["exception"]
+    assert midway.events[0].attributes is not None
+    assert midway.events[0].attributes["exception.type"] == "RuntimeError"
