@@ -129,3 +129,61 @@ async def test_lines_logged_in_one_loop_turn_are_flushed_on_the_next(
         await asyncio.sleep(0)
         lines = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
     assert [line["number"] for line in lines] == [0, 1, 2]
+
+
+class _RecordingStdout(io.StringIO):
+    """An unbuffered process stdout (PYTHONUNBUFFERED=1): each `write` call would be a syscall."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+
+async def test_lines_for_an_unbuffered_stdout_leave_in_one_write_per_loop_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the process's own stdout, the lines of one loop turn are one write, on the next turn."""
+    configure_logging("INFO", "json")
+    stdout = _RecordingStdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "__stdout__", stdout)
+    for number in range(3):
+        get_logger("test").info("held", number=number)
+    assert stdout.writes == []
+    await asyncio.sleep(0)
+    (written,) = stdout.writes
+    assert [json.loads(line)["number"] for line in written.splitlines()] == [0, 1, 2]
+
+
+def test_lines_logged_off_the_event_loop_are_written_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a running loop (CLI, worker threads) nothing waits: each line is out on return."""
+    configure_logging("INFO", "json")
+    stdout = _RecordingStdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "__stdout__", stdout)
+    get_logger("test").info("first")
+    get_logger("test").info("second")
+    assert [json.loads(text)["event"] for text in stdout.writes] == ["first", "second"]
+
+
+def test_timestamps_are_utc_iso_8601_with_microseconds(
+    log_lines: LogLines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each line carries its own instant, also when consecutive lines fall in different seconds."""
+    configure_logging("INFO", "json")
+    log_lines()
+    instants = iter([1_700_000_000.5, 1_700_000_000.75, 1_700_000_001.25])
+    monkeypatch.setattr("app.logging.time.time", lambda: next(instants))
+    for _ in range(3):
+        get_logger("test").info("tick")
+    assert [line["timestamp"] for line in log_lines()] == [
+        "2023-11-14T22:13:20.500000Z",
+        "2023-11-14T22:13:20.750000Z",
+        "2023-11-14T22:13:21.250000Z",
+    ]

@@ -7,10 +7,14 @@ so redaction covers third-party log lines and exception text too.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
+import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from functools import lru_cache
@@ -157,9 +161,27 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+_second_stamped: tuple[int, str] = (0, "")
+
+
+def add_timestamp(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """`timestamp`: UTC, ISO 8601 with microseconds (`2026-12-03T07:28:39.036519Z`).
+
+    What structlog's `TimeStamper(fmt="iso", utc=True)` writes, at a fifth of its cost: the date
+    and time of day are formatted once per second, not once per line.
+    """
+    global _second_stamped
+    now = time.time()
+    second = int(now)
+    if _second_stamped[0] != second:
+        _second_stamped = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    event_dict["timestamp"] = f"{_second_stamped[1]}.{int((now - second) * 1e6):06d}Z"
+    return event_dict
+
+
 def _after_redaction() -> list[Processor]:
     """Fields this module makes itself and that never hold a secret: not worth screening."""
-    return [structlog.stdlib.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+    return [structlog.stdlib.add_log_level, add_timestamp]
 
 
 def _orjson_dumps(event_dict: EventDict, **options: Any) -> str:
@@ -183,29 +205,42 @@ def _renderer(log_format: Literal["json", "console"]) -> Processor:
 
 
 class _CurrentStdout:
-    """Writes to whatever `sys.stdout` is at the time of the write, and batches its flushes.
+    """Writes to whatever `sys.stdout` is at the time of the write, and batches its writes.
 
-    structlog binds a logger's output file when the logger is first used; resolving stdout per write
-    keeps cached loggers pointed at the live stream (pytest swaps it per test).
+    structlog binds a logger's output file when the logger is first used; resolving stdout per
+    write keeps cached loggers pointed at the live stream (pytest swaps it per test).
 
     Every log line asks for a flush. On an event loop's thread the flush waits for the loop's next
     turn, so the lines of all the requests that finished in one turn leave in one system call
     instead of one each (a write costs as much as the rest of the access log; performance.md).
-    Anywhere else (worker threads, the CLI, interpreter exit) it flushes at once. A line is at
-    most one loop turn late, and only a process killed in that turn could lose it.
+    Lines for the process's own stdout are held here until then, not in the stream's buffer:
+    containers run Python with PYTHONUNBUFFERED=1, where every `sys.stdout.write` is a system
+    call. A redirected stdout (a test's capture, `contextlib.redirect_stdout`) gets each line at
+    once and only its flush is deferred. Anywhere else (worker threads, the CLI, interpreter exit)
+    everything is written and flushed at once. A line is at most one loop turn late, and only a
+    process killed in that turn could lose it.
     """
 
     def __init__(self) -> None:
         self._flush_scheduled_on: asyncio.AbstractEventLoop | None = None
+        self._held: list[str] = []
+        self._lock = threading.Lock()  # lines come from worker threads too
+        atexit.register(self._flush_now)
+        # A forked child (Celery's pool) would write its parent's held lines a second time.
+        os.register_at_fork(after_in_child=self._held.clear)
 
     def write(self, text: str) -> int:
-        return sys.stdout.write(text)
+        if sys.stdout is not sys.__stdout__ or sys.stdout is None:
+            return sys.stdout.write(text)
+        with self._lock:
+            self._held.append(text)
+        return len(text)
 
     def flush(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            sys.stdout.flush()
+            self._flush_now()
             return
         if self._flush_scheduled_on is not loop:
             self._flush_scheduled_on = loop
@@ -213,12 +248,23 @@ class _CurrentStdout:
 
     def _flush_now(self) -> None:
         self._flush_scheduled_on = None
-        sys.stdout.flush()
+        with self._lock:
+            held = "".join(self._held)
+            self._held.clear()
+        stdout = sys.__stdout__
+        if held and stdout is not None:
+            stdout.write(held)
+            stdout.flush()
+        if sys.stdout is not stdout:
+            sys.stdout.flush()
+
+
+_STDOUT = _CurrentStdout()
 
 
 def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
     """Configure structlog and route the standard library's logging through it."""
-    stream = cast(TextIO, _CurrentStdout())
+    stream = cast(TextIO, _STDOUT)
     # Frame locals would put request bodies and credentials into the log: never render them.
     exception_formatter = (
         structlog.processors.ExceptionRenderer(

@@ -174,11 +174,8 @@ class LeanRedis:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
 
-    async def _connection(self) -> _Protocol:
-        loop = asyncio.get_running_loop()
-        protocol = self._protocol
-        if protocol is not None and protocol.usable and self._loop is loop:
-            return protocol
+    async def _connection(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        """The usable connection on `loop`, opened if need be (once, however many ask at once)."""
         if self._loop is not loop:  # a new event loop (tests): the old socket belongs to the old
             self._loop, self._lock, self._protocol = loop, asyncio.Lock(), None
         assert self._lock is not None  # noqa: S101 - set with the loop
@@ -206,7 +203,7 @@ class LeanRedis:
                 if self._db:
                     setup.append(("SELECT", self._db))
                 for command in setup:
-                    reply = await self._send(protocol, _encode(*command))
+                    reply = await self._send(protocol, _encode(*command), loop)
                     if isinstance(reply, RedisError):
                         protocol.fail(RedisConnectionError("Redis refused the connection setup."))
                         raise reply
@@ -219,10 +216,11 @@ class LeanRedis:
     def _new_protocol(self) -> _Protocol:
         return _Protocol(self._timeout)
 
-    def _send(self, protocol: _Protocol, encoded: bytes) -> Any:
+    def _send(
+        self, protocol: _Protocol, encoded: bytes, loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[Reply]:
         """Queue a command for this loop turn's write; its reply, or the timeout, settles it."""
         assert protocol.transport is not None  # noqa: S101 - callers checked `usable`
-        loop = asyncio.get_running_loop()
         if not protocol.outgoing:
             loop.call_soon(protocol.flush)
         protocol.outgoing.append(encoded)
@@ -234,8 +232,13 @@ class LeanRedis:
 
     async def execute_encoded(self, encoded: bytes) -> Reply:
         """`execute` for a command already in RESP form (`_encode`)."""
-        protocol = await self._connection()
-        reply = await self._send(protocol, encoded)
+        # One `get_running_loop` per command (it makes a getpid system call on Python 3.11), and
+        # no coroutine for the connection while it is open: this runs on every request.
+        loop = asyncio.get_running_loop()
+        protocol = self._protocol
+        if protocol is None or not protocol.usable or self._loop is not loop:
+            protocol = await self._connection(loop)
+        reply = await self._send(protocol, encoded, loop)
         if isinstance(reply, RedisError):
             raise reply
         return reply

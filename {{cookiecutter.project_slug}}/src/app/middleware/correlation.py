@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,8 +38,10 @@ class CorrelationIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # 128 random bits as 32 hex digits, the shape of `uuid4().hex` at a fifth of its cost.
-        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
+        # 128 random bits as 32 hex digits, the shape of `uuid4().hex` without its system call per
+        # request. A correlation id only has to be unique, not unguessable (clients may send their
+        # own), so the process's Mersenne Twister does; `random` reseeds itself in forked children.
+        request_id = _incoming_request_id(scope) or f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = [(REQUEST_ID_HEADER_BYTES, request_id.encode())]
 

@@ -52,16 +52,16 @@ def _principal_bucket(scope: Scope) -> str | None:
     return None
 
 
-def rate_limit_headers(usage: Usage) -> dict[str, str]:
-    name, policy = usage.policy.name, usage.policy
-    return {
-        "RateLimit-Policy": f'"{name}";q={policy.quota};w={policy.window}',
-        "RateLimit": f'"{name}";r={usage.remaining};t={usage.reset_seconds}',
-    }
+def rate_limit_fields(usage: Usage) -> list[RawHeader]:
+    """`RateLimit-Policy` and `RateLimit` for `usage`, as raw ASGI header pairs."""
+    remaining = f'"{usage.policy.name}";r={usage.remaining};t={usage.reset_seconds}'
+    return [(b"ratelimit-policy", usage.policy.policy_field), (b"ratelimit", remaining.encode())]
 
 
-def _raw_headers(headers: dict[str, str]) -> list[RawHeader]:
-    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+def _tightest(usages: list[Usage]) -> Usage:
+    if len(usages) == 1:  # the usual case: one IP limit, no principal or route limit
+        return usages[0]
+    return min(usages, key=lambda usage: usage.remaining)
 
 
 class RateLimitMiddleware:
@@ -113,7 +113,7 @@ class RateLimitMiddleware:
             await self._reject(scope, receive, send, exceeded)
             return
         self._allowed.inc()
-        headers = _raw_headers(rate_limit_headers(min(usages, key=lambda usage: usage.remaining)))
+        headers = rate_limit_fields(_tightest(usages))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -136,5 +136,7 @@ class RateLimitMiddleware:
             problem_type=QUOTA_EXCEEDED,
         )
         body["violated-policies"] = names
-        headers = {"Retry-After": str(math.ceil(retry_after)), **rate_limit_headers(exceeded[0])}
+        headers = {"Retry-After": str(math.ceil(retry_after))}
+        for name, value in rate_limit_fields(exceeded[0]):
+            headers[name.decode()] = value.decode()
         await render_problem(scope, body, headers)(scope, receive, send)
