@@ -6,14 +6,9 @@ so redaction covers third-party log lines and exception text too.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import json
 import logging
-import os
 import re
-import sys
-import threading
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -24,6 +19,8 @@ import orjson
 import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+from app.log_stream import STDOUT
 
 REDACTED = "[REDACTED]"
 
@@ -56,6 +53,7 @@ _SENSITIVE_MARKERS = (
     "apikey", "api-key", "api_key", "whsec_", "whsk_",
 )  # fmt: skip
 _MAX_DEPTH = 6
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})  # values that cannot hold a secret
 
 
 def _might_be_sensitive(text: str) -> bool:
@@ -108,9 +106,9 @@ def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict
     for key, value in event_dict.items():
         if _is_sensitive_key(key):
             event_dict[key] = REDACTED
-        elif isinstance(value, str):
+        elif type(value) is str:  # exact types: cheaper than isinstance, subclasses go to redact()
             texts.append(key)
-        elif not isinstance(value, int | float | None):
+        elif type(value) not in _PLAIN_TYPES:
             event_dict[key] = redact(value, 1)
     # The markers hold no newline, so none can match across the joints.
     if texts and _might_be_sensitive("\n".join([event_dict[key] for key in texts])):
@@ -131,20 +129,21 @@ def _drop_color_message(_logger: WrappedLogger, _method: str, event_dict: EventD
     return event_dict
 
 
+ACCESS_LOGGER = "app.access"
+_access_logger: FilteringBoundLogger | None = None
+
 # The correlation id of the request being served; set by `app.middleware.correlation`.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
-def add_request_id(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """`request_id` on every line logged while a request is served (a bound one wins)."""
+def add_request_and_trace_ids(
+    _logger: WrappedLogger, _method: str, event_dict: EventDict
+) -> EventDict:
+    """`request_id` while a request is served (a bound one wins), and the active span's
+    `trace_id` and `span_id`, so a line leads to its request and its trace."""
     request_id = REQUEST_ID.get()
     if request_id is not None:
         event_dict.setdefault("request_id", request_id)
-    return event_dict
-
-
-def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """`trace_id` and `span_id` of the active span, so a log line leads to its trace."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         event_dict["trace_id"] = format(context.trace_id, "032x")
@@ -155,33 +154,31 @@ def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
-        add_request_id,
-        add_trace_ids,
+        add_request_and_trace_ids,
         _name_our_loggers,
     ]
 
 
 _second_stamped: tuple[int, str] = (0, "")
+_LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}  # as structlog's add_log_level
 
 
-def add_timestamp(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """`timestamp`: UTC, ISO 8601 with microseconds (`2026-12-03T07:28:39.036519Z`).
+def add_level_and_timestamp(
+    _logger: WrappedLogger, method: str, event_dict: EventDict
+) -> EventDict:
+    """`level` and `timestamp`: UTC, ISO 8601 with microseconds (`2026-12-03T07:28:39.036519Z`).
 
-    What structlog's `TimeStamper(fmt="iso", utc=True)` writes, at a fifth of its cost: the date
-    and time of day are formatted once per second, not once per line.
+    The timestamp structlog's `TimeStamper(fmt="iso", utc=True)` writes, at a fifth of its cost:
+    the date and time of day are formatted once per second, not once per line.
     """
     global _second_stamped
+    event_dict["level"] = _LEVEL_OF_METHOD.get(method, method)
     now = time.time()
     second = int(now)
     if _second_stamped[0] != second:
         _second_stamped = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     event_dict["timestamp"] = f"{_second_stamped[1]}.{int((now - second) * 1e6):06d}Z"
     return event_dict
-
-
-def _after_redaction() -> list[Processor]:
-    """Fields this module makes itself and that never hold a secret: not worth screening."""
-    return [structlog.stdlib.add_log_level, add_timestamp]
 
 
 def _orjson_dumps(event_dict: EventDict, **options: Any) -> str:
@@ -204,67 +201,9 @@ def _renderer(log_format: Literal["json", "console"]) -> Processor:
     return structlog.dev.ConsoleRenderer(colors=False)
 
 
-class _CurrentStdout:
-    """Writes to whatever `sys.stdout` is at the time of the write, and batches its writes.
-
-    structlog binds a logger's output file when the logger is first used; resolving stdout per
-    write keeps cached loggers pointed at the live stream (pytest swaps it per test).
-
-    Every log line asks for a flush. On an event loop's thread the flush waits for the loop's next
-    turn, so the lines of all the requests that finished in one turn leave in one system call
-    instead of one each (a write costs as much as the rest of the access log; performance.md).
-    Lines for the process's own stdout are held here until then, not in the stream's buffer:
-    containers run Python with PYTHONUNBUFFERED=1, where every `sys.stdout.write` is a system
-    call. A redirected stdout (a test's capture, `contextlib.redirect_stdout`) gets each line at
-    once and only its flush is deferred. Anywhere else (worker threads, the CLI, interpreter exit)
-    everything is written and flushed at once. A line is at most one loop turn late, and only a
-    process killed in that turn could lose it.
-    """
-
-    def __init__(self) -> None:
-        self._flush_scheduled_on: asyncio.AbstractEventLoop | None = None
-        self._held: list[str] = []
-        self._lock = threading.Lock()  # lines come from worker threads too
-        atexit.register(self._flush_now)
-        # A forked child (Celery's pool) would write its parent's held lines a second time.
-        os.register_at_fork(after_in_child=self._held.clear)
-
-    def write(self, text: str) -> int:
-        if sys.stdout is not sys.__stdout__ or sys.stdout is None:
-            return sys.stdout.write(text)
-        with self._lock:
-            self._held.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._flush_now()
-            return
-        if self._flush_scheduled_on is not loop:
-            self._flush_scheduled_on = loop
-            loop.call_soon(self._flush_now)
-
-    def _flush_now(self) -> None:
-        self._flush_scheduled_on = None
-        with self._lock:
-            held = "".join(self._held)
-            self._held.clear()
-        stdout = sys.__stdout__
-        if held and stdout is not None:
-            stdout.write(held)
-            stdout.flush()
-        if sys.stdout is not stdout:
-            sys.stdout.flush()
-
-
-_STDOUT = _CurrentStdout()
-
-
 def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
     """Configure structlog and route the standard library's logging through it."""
-    stream = cast(TextIO, _STDOUT)
+    stream = cast(TextIO, STDOUT)
     # Frame locals would put request bodies and credentials into the log: never render them.
     exception_formatter = (
         structlog.processors.ExceptionRenderer(
@@ -273,19 +212,27 @@ def configure_logging(level: str, log_format: Literal["json", "console"]) -> Non
         if log_format == "json"
         else structlog.processors.format_exc_info
     )
-    tail: list[Processor] = [
-        structlog.processors.StackInfoRenderer(),
-        exception_formatter,
-        redact_sensitive,
-        *_after_redaction(),
-        _renderer(log_format),
-    ]
+    stack_info_renderer = structlog.processors.StackInfoRenderer()
+    # Fields this module makes itself, which never hold a secret, come after redaction.
+    tail: list[Processor] = [stack_info_renderer, exception_formatter, redact_sensitive]
+    tail += [add_level_and_timestamp, _renderer(log_format)]
+    chain = [*_shared_processors(), *tail]
+    wrapper_class = structlog.make_filtering_bound_logger(logging.getLevelName(level))
     structlog.configure(
-        processors=[*_shared_processors(), *tail],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        processors=chain,
+        wrapper_class=wrapper_class,
         logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=True,
     )
+    global _access_logger
+    # The same chain, without the steps that cannot apply to the access line (it never carries
+    # a traceback or a stack, and is bound with `logger` itself): it runs on every request.
+    unused = (stack_info_renderer, exception_formatter, _name_our_loggers)
+    lean_chain = [processor for processor in chain if processor not in unused]
+    access = structlog.wrap_logger(
+        structlog.WriteLogger(stream), processors=lean_chain, wrapper_class=wrapper_class
+    )
+    _access_logger = access.bind(logger=ACCESS_LOGGER)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             *_shared_processors(),
@@ -305,6 +252,11 @@ def configure_logging(level: str, log_format: Literal["json", "console"]) -> Non
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def access_logger() -> FilteringBoundLogger:
+    """The logger of the one access line per request (`app.middleware.access_log`)."""
+    return _access_logger or get_logger(ACCESS_LOGGER)
 
 
 def get_logger(name: str) -> FilteringBoundLogger:

@@ -7,10 +7,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logging import get_logger
+from app.logging import access_logger
 from app.metrics import HTTP_IN_FLIGHT, observe_request
-
-log = get_logger("app.access")
 
 
 def route_template(scope: Scope) -> str:
@@ -28,6 +26,8 @@ class AccessLogMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Starlette builds the stack at the first request, after logging is configured.
+        self.log = access_logger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +50,7 @@ class AccessLogMiddleware:
             seconds = time.perf_counter() - started
             route = route_template(scope)
             observe_request(scope["method"], route, status, seconds)
-            log.info(
+            self.log.info(
                 "request",
                 method=scope["method"],
                 route=route,

@@ -42,7 +42,6 @@ class CorrelationIdMiddleware:
         # request. A correlation id only has to be unique, not unguessable (clients may send their
         # own), so the process's Mersenne Twister does; `random` reseeds itself in forked children.
         request_id = _incoming_request_id(scope) or f"{random.getrandbits(128):032x}"
-        scope.setdefault("state", {})["request_id"] = request_id
         header = [(REQUEST_ID_HEADER_BYTES, request_id.encode())]
 
         async def send_with_request_id(message: Message) -> None:
@@ -50,8 +49,8 @@ class CorrelationIdMiddleware:
                 set_headers(message, header)
             await send(message)
 
-        # `app.logging.add_request_id` puts it on every line: one ContextVar, set and reset,
-        # instead of a structlog bind and unbind per request.
+        # `app.logging.add_request_and_trace_ids` puts it on every line: one ContextVar, set and
+        # reset, instead of a structlog bind and unbind per request.
         token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_request_id)

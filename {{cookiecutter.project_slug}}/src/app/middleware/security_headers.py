@@ -55,8 +55,14 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def _secure(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        kept = [(name, value) for name, value in headers if name.lower() not in _REMOVED]
-        present = {name.lower() for name, _ in kept}
-        kept.extend(pair for pair in _DEFAULTS if pair[0] not in present)
+        # Names compared as they are: ASGI has every response header name in lower case.
+        present = {pair[0] for pair in headers}
+        if present.isdisjoint(_REMOVED):
+            kept = list(headers)
+        else:
+            kept = [pair for pair in headers if pair[0] not in _REMOVED]
+        for pair in _DEFAULTS:
+            if pair[0] not in present:
+                kept.append(pair)
         kept.extend(self.always)
         return kept
