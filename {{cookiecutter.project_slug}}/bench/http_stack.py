@@ -9,8 +9,9 @@ default (10 % parent-based sampling, OTLP/HTTP export to a local sink that disca
 app (`bench/bare_app.py`). wrk drives them interleaved (service, bare, service, bare ...) and the
 ratio is the median of the per-round ratios. Logs are JSON, in `.devservices/bench/logs/`.
 
-Settings (environment): BENCH_ROUNDS (3), BENCH_DURATION seconds per run (10),
-BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_NOTES (200), BENCH_STRICT=1 to exit
+Settings (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (4),
+BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_LOAD_DURATION seconds (10),
+BENCH_NOTES (200), BENCH_STRICT=1 to exit
 non-zero when a goal is missed, BENCH_ONLY=1,3a to run some pairs, BENCH_PROFILE=<dir> to record
 the service with py-spy during the first round of each pair (bench/profiling.py),
 BENCH_WITHOUT=RateLimitMiddleware,... to serve the service without those middleware classes.
@@ -46,6 +47,7 @@ class Config:
     duration: float
     connections: int
     load_connections: int
+    load_duration: float
     notes: int
     strict: bool
     profile_dir: Path | None
@@ -54,10 +56,13 @@ class Config:
     def from_env(cls) -> Config:
         env = os.environ.get
         return cls(
-            rounds=int(env("BENCH_ROUNDS", "3")),
-            duration=float(env("BENCH_DURATION", "10")),
+            # Many short rounds rather than a few long ones: this machine's speed drifts over
+            # tens of seconds, and a ratio is only as good as the pairing of its two runs.
+            rounds=int(env("BENCH_ROUNDS", "7")),
+            duration=float(env("BENCH_DURATION", "4")),
             connections=int(env("BENCH_CONNECTIONS", "32")),
             load_connections=int(env("BENCH_LOAD_CONNECTIONS", "256")),
+            load_duration=float(env("BENCH_LOAD_DURATION", "10")),
             notes=int(env("BENCH_NOTES", "200")),
             strict=env("BENCH_STRICT", "") == "1",
             profile_dir=Path(env("BENCH_PROFILE", "")).resolve() if env("BENCH_PROFILE") else None,
@@ -238,7 +243,7 @@ def _measure(config: Config, svc: Services, wrk: str) -> bool:
             pairs.append(_run_pair(wrk, scenario, config, service, bare))
             print_pair(pairs[-1])
         load_request = scenarios[1].service_request
-        load = run_wrk(wrk, load_request, config.load_connections, config.duration)
+        load = run_wrk(wrk, load_request, config.load_connections, config.load_duration)
         load_ok = print_load(
             f"4. read by id at {config.load_connections} connections (tracing at 10 %, "
             "DB pool 10 + 5 overflow)",

@@ -92,20 +92,22 @@ class RateCounter:
     It runs on its own lean, pipelined connection (`app.redis_lean`), not the shared redis-py
     pool, which costs about three times the CPU per command (docs/performance.md). That
     connection is not instrumented, so the span of the round trip is made here, and only inside
-    a sampled trace: an unsampled request pays for one context lookup.
+    a sampled trace: an unsampled request pays for one context lookup, and a process without
+    tracing (`tracing=False`, as the middleware stack decides once) for none.
     """
 
-    def __init__(self, redis: LeanRedis, prefix: str) -> None:
+    def __init__(self, redis: LeanRedis, prefix: str, *, tracing: bool = True) -> None:
         self._redis = redis
         self._script = LeanScript(redis, _SCRIPT)
         self._prefix = prefix
+        self._tracing = tracing
         self._tracer: trace.Tracer | None = None
 
     async def hit(self, checks: list[tuple[RatePolicy, str]]) -> list[Usage]:
         prefix = self._prefix
         keys = [f"{prefix}rl:{policy.name}:{identity}" for policy, identity in checks]
         windows = [policy.window_ms for policy, _ in checks]
-        if trace.get_current_span().is_recording():
+        if self._tracing and trace.get_current_span().is_recording():
             raw = await self._traced(keys, windows)
         else:
             raw = await self._script(keys, windows)

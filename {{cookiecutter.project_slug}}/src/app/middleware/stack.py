@@ -32,7 +32,8 @@ def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) ->
     # The counter has its own lean connection (app.redis_lean); the lifespan closes it.
     app.state.rate_counter = None
     if redis is not None and settings.redis_url is not None:
-        counter = RateCounter(LeanRedis(settings.redis_url.get_secret_value()), settings.key_prefix)
+        lean = LeanRedis(settings.redis_url.get_secret_value())
+        counter = RateCounter(lean, settings.key_prefix, tracing=tracing_enabled())
         app.state.rate_counter = counter
         app.add_middleware(
             RateLimitMiddleware,
