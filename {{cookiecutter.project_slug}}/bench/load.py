@@ -71,25 +71,30 @@ class Result:
         return sum(self.errors.values())
 
 
-def ensure_wrk() -> str:
-    """The path of wrk, installing Debian's package first if it is missing."""
-    found = shutil.which("wrk")
+def ensure_debian_tool(command: str, package: str) -> str:
+    """The path of `command`, installing Debian's `package` first if it is missing."""
+    found = shutil.which(command)
     if found:
         return found
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
     if os.geteuid() != 0:
         if shutil.which("sudo") is None:
-            raise SystemExit("wrk is missing: install it (apt-get install wrk) and re-run")
+            raise SystemExit(f"{command} is missing: install it (apt-get install {package})")
         apt = ["sudo", *apt]
-    print("installing wrk from Debian ...", flush=True)
+    print(f"installing {package} from Debian ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run([*apt, "install", "-y", "wrk"], env=env, check=False).returncode:
+    if subprocess.run([*apt, "install", "-y", package], env=env, check=False).returncode:
         subprocess.run([*apt, "update"], env=env, check=True)
-        subprocess.run([*apt, "install", "-y", "wrk"], env=env, check=True)
-    found = shutil.which("wrk")
+        subprocess.run([*apt, "install", "-y", package], env=env, check=True)
+    found = shutil.which(command)
     if found is None:
-        raise SystemExit("wrk is still missing after apt-get install")
+        raise SystemExit(f"{command} is still missing after apt-get install {package}")
     return found
+
+
+def ensure_wrk() -> str:
+    """The path of wrk, installing Debian's package first if it is missing."""
+    return ensure_debian_tool("wrk", "wrk")
 
 
 def _script(request: Request) -> str:
