@@ -78,7 +78,7 @@ class Scenario:
     bare_request: Request
 
 
-def _service_env(svc: Services, traced: bool, otlp_endpoint: str) -> dict[str, str]:
+def service_env(svc: Services, traced: bool, otlp_endpoint: str) -> dict[str, str]:
     """Production settings, on loopback; limits high enough that wrk is never throttled."""
     env = {
         **os.environ,
@@ -214,7 +214,7 @@ def _header(config: Config) -> None:
 def _measure(config: Config, svc: Services, wrk: str) -> bool:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with OtlpSink() as sink, ExitStack() as stack:
-        plain_env = _service_env(svc, traced=False, otlp_endpoint=sink.endpoint)
+        plain_env = service_env(svc, traced=False, otlp_endpoint=sink.endpoint)
         cli(plain_env, "migrate")
         tenant = json.loads(cli(plain_env, "create-tenant", "bench"))
         running = {
@@ -223,7 +223,7 @@ def _measure(config: Config, svc: Services, wrk: str) -> bool:
             ),
             "traced": stack.enter_context(
                 server(
-                    "service_app.py", _service_env(svc, True, sink.endpoint), LOG_DIR / "traced.log"
+                    "service_app.py", service_env(svc, True, sink.endpoint), LOG_DIR / "traced.log"
                 )
             ),
             "bare": stack.enter_context(

@@ -28,9 +28,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from hello import discard, hello_app, hello_scope, receive_nothing
+from http_stack import service_env
 from load import ensure_debian_tool
-from starlette.types import ASGIApp, Message
+from servers import Services
+from starlette.types import ASGIApp
 
 from app.devservices import embedded_redis
 
@@ -45,16 +47,6 @@ LAYERS = (
 CLIENTS = 32
 
 
-def _bare_app() -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.get("/hello")
-    async def hello() -> dict[str, str]:
-        return {"hello": "world"}
-
-    return app
-
-
 def _service_app(without: str) -> ASGIApp:
     os.environ["BENCH_WITHOUT"] = without
     from service_app import create_bench_app  # here: the module reads the environment set above
@@ -64,34 +56,12 @@ def _service_app(without: str) -> ASGIApp:
 
 async def _drive(app: ASGIApp, requests: int) -> None:
     """`requests` GET /hello calls, CLIENTS at a time, straight into the ASGI app."""
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        return None
-
     left = [requests]
 
     async def client() -> None:
         while left[0] > 0:
             left[0] -= 1
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "GET",
-                "scheme": "http",
-                "path": "/hello",
-                "raw_path": b"/hello",
-                "root_path": "",
-                "query_string": b"",
-                "headers": [(b"host", b"127.0.0.1:8000")],
-                "client": ("127.0.0.1", 40000),
-                "server": ("127.0.0.1", 8000),
-                "state": {},
-            }
-            await app(scope, receive, send)
+            await app(hello_scope(), receive_nothing, discard)
 
     await asyncio.gather(*(client() for _ in range(CLIENTS)))
 
@@ -100,7 +70,7 @@ def _measured_child(config: str, requests: int) -> None:
     """Inside valgrind: build `config`, warm up, count `requests` requests."""
     import uvloop  # the measured child alone needs it
 
-    app = _bare_app() if config == "bare" else _service_app("" if config == "full" else config)
+    app = hello_app() if config == "bare" else _service_app("" if config == "full" else config)
     gc.collect()
     gc.freeze()  # as the service's lifespan does
     loop = uvloop.new_event_loop()
@@ -123,24 +93,18 @@ def _count(valgrind: str, config: str, requests: int, env: dict[str, str]) -> in
 
 
 def _environment(redis_url: str) -> dict[str, str]:
-    """Production settings, as `make bench` gives the service; nothing here opens the database."""
+    """The service's environment under `make bench`; no database is opened for `/hello`."""
+    unused = "127.0.0.1:5432/unused"
+    svc = Services(
+        owner_url=f"postgresql://postgres@{unused}",
+        runtime_url=f"postgresql://app_runtime@{unused}",
+        redis_url=redis_url,
+        name=f"bench_instructions_{os.getpid()}",
+    )
+    env = service_env(svc, traced=False, otlp_endpoint="http://127.0.0.1:4318")
     bench = str(Path(__file__).resolve().parent)
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([bench, os.environ.get("PYTHONPATH", "")]),
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": "postgresql://app_runtime@127.0.0.1:5432/unused",
-        "DATABASE_OWNER_URL": "postgresql://postgres@127.0.0.1:5432/unused",
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": f"bench_instructions_{os.getpid()}:",
-        "SECRET_KEY": "bench-" + "x" * 58,
-        "SUPPORT_URL": "https://support.bench.invalid/",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-        "RATE_LIMIT_PER_IP": "999999999/minute",
-        "RATE_LIMIT_PER_PRINCIPAL": "999999999/minute",
-        "OTEL_TRACES_EXPORTER": "none",
-    }
+    env["PYTHONPATH"] = os.pathsep.join([bench, os.environ.get("PYTHONPATH", "")])
+    return env
 
 
 @contextlib.contextmanager

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import TextIO
 
 from fastapi import FastAPI
+from hello import discard, hello_app, hello_scope, receive_nothing
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
 from app.devservices import embedded_redis
 from app.logging import configure_logging
@@ -50,16 +51,6 @@ Wrap = Callable[[ASGIApp], ASGIApp]
 class _Discard(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
-
-
-def _hello_app() -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.get("/hello")
-    async def hello() -> dict[str, str]:
-        return {"hello": "world"}
-
-    return app
 
 
 def _layers(redis_url: str) -> list[tuple[str, Wrap]]:
@@ -86,34 +77,14 @@ def _layers(redis_url: str) -> list[tuple[str, Wrap]]:
 async def _timed(app: ASGIApp, fastapi_app: FastAPI) -> tuple[float, float]:
     """CPU and wall seconds per request over REQUESTS sequential calls."""
 
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        return None
-
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(REQUESTS):
-        scope = {
-            "type": "http",
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/hello",
-            "raw_path": b"/hello",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"bench")],
-            "client": ("127.0.0.1", 40000),
-            "server": ("127.0.0.1", 8000),
-            "app": fastapi_app,
-        }
-        await app(scope, receive, send)
+        await app({**hello_scope(), "app": fastapi_app}, receive_nothing, discard)
     return (time.process_time() - cpu) / REQUESTS, (time.perf_counter() - wall) / REQUESTS
 
 
 async def _measure(redis_url: str, out: TextIO) -> None:
-    fastapi_app = _hello_app()
+    fastapi_app = hello_app()
     app: ASGIApp = fastapi_app
     rows = [("bare FastAPI /hello", app)]
     for name, wrap in _layers(redis_url):
