@@ -13,10 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from app.logging import REDACTED, configure_logging, get_logger
+from app.middleware.access_log import AccessLogMiddleware
 
 BEARER = "Bearer abc.DEF-ghi_123secret"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXNlY3JldA"
@@ -143,19 +146,28 @@ class _RecordingStdout(io.StringIO):
         return len(text)
 
 
-async def test_lines_for_an_unbuffered_stdout_leave_in_one_write_per_loop_turn(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """On the process's own stdout, the lines of one loop turn are one write, on the next turn."""
+def _unbuffered_stdout(monkeypatch: pytest.MonkeyPatch) -> _RecordingStdout:
+    """The process's own stdout, replaced by one that records each write call.
+
+    Called in the test itself: pytest puts its own capture back on `sys.stdout` after fixtures.
+    """
     configure_logging("INFO", "json")
     stdout = _RecordingStdout()
     monkeypatch.setattr(sys, "stdout", stdout)
     monkeypatch.setattr(sys, "__stdout__", stdout)
+    return stdout
+
+
+async def test_lines_for_an_unbuffered_stdout_leave_in_one_write_per_loop_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the process's own stdout, the lines of one loop turn are one write, on the next turn."""
+    unbuffered_stdout = _unbuffered_stdout(monkeypatch)
     for number in range(3):
         get_logger("test").info("held", number=number)
-    assert stdout.writes == []
+    assert unbuffered_stdout.writes == []
     await asyncio.sleep(0)
-    (written,) = stdout.writes
+    (written,) = unbuffered_stdout.writes
     assert [json.loads(line)["number"] for line in written.splitlines()] == [0, 1, 2]
 
 
@@ -163,13 +175,36 @@ def test_lines_logged_off_the_event_loop_are_written_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without a running loop (CLI, worker threads) nothing waits: each line is out on return."""
-    configure_logging("INFO", "json")
-    stdout = _RecordingStdout()
-    monkeypatch.setattr(sys, "stdout", stdout)
-    monkeypatch.setattr(sys, "__stdout__", stdout)
+    unbuffered_stdout = _unbuffered_stdout(monkeypatch)
     get_logger("test").info("first")
     get_logger("test").info("second")
-    assert [json.loads(text)["event"] for text in stdout.writes] == ["first", "second"]
+    assert [json.loads(text)["event"] for text in unbuffered_stdout.writes] == ["first", "second"]
+
+
+async def test_the_access_line_is_merged_and_redacted_like_every_line(log_lines: LogLines) -> None:
+    """The access line's own, shorter chain still adds bound context and still redacts it."""
+    configure_logging("INFO", "json")
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        return None
+
+    middleware = AccessLogMiddleware(answer)
+    log_lines()
+    structlog.contextvars.bind_contextvars(api_key="k-123", upstream=BEARER)
+    try:
+        await middleware({"type": "http", "method": "GET", "path": "/x"}, receive, send)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    (line,) = [line for line in log_lines() if line["event"] == "request"]
+    assert (line["logger"], line["status"], line["api_key"]) == ("app.access", 204, REDACTED)
+    assert "123secret" not in line["upstream"]
 
 
 def test_timestamps_are_utc_iso_8601_with_microseconds(

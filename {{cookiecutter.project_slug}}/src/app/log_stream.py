@@ -39,7 +39,7 @@ class LogStream:
         os.register_at_fork(after_in_child=self._held.clear)
 
     def write(self, text: str) -> int:
-        if sys.stdout is not sys.__stdout__ or sys.stdout is None:
+        if sys.stdout is not sys.__stdout__:
             return sys.stdout.write(text)
         with self._lock:
             self._held.append(text)
