@@ -19,6 +19,7 @@ import hashlib
 import ssl
 import threading
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any, cast
 
 import hiredis
@@ -30,15 +31,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 Reply = Any
 
 
-def _bulk(part: bytes | str | int) -> bytes:
-    data = part if isinstance(part, bytes) else str(part).encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def _encode(*parts: bytes | str | int, encoded_head: bytes = b"", head_length: int = 0) -> bytes:
-    """A RESP command; `encoded_head` is its first `head_length` parts, already encoded."""
-    count = b"*%d\r\n" % (head_length + len(parts))
-    return b"".join([count, encoded_head, *[_bulk(part) for part in parts]])
+def _encode(*parts: bytes | str | int) -> bytes:
+    """A command in RESP form, encoded by hiredis (a third of the cost of doing it in Python)."""
+    # The stub declares a one-element tuple; the function takes any number of parts.
+    encoded: bytes = hiredis.pack_command(parts)  # type: ignore[arg-type]
+    return encoded
 
 
 def _error_reply(message: str) -> RedisError:
@@ -72,7 +69,11 @@ class _Protocol(asyncio.Protocol):
                 if reply is False:
                     return  # the next reply is still arriving: hiredis keeps what came of it
                 waiter, _ = self.waiters.popleft()
-                if not waiter.done():  # done: it timed out, and its reply is skipped
+                if waiter.done():  # it timed out, and its reply is skipped
+                    continue
+                if isinstance(reply, RedisError):  # an error reply is raised to its caller
+                    waiter.set_exception(reply)
+                else:
                     waiter.set_result(reply)
         except hiredis.ProtocolError as error:
             self.fail(RedisConnectionError(f"Unreadable reply from Redis: {error}"))
@@ -171,10 +172,11 @@ class LeanRedis:
                 if self._db:
                     setup.append(("SELECT", self._db))
                 for command in setup:
-                    reply = await self._send(protocol, _encode(*command), loop)
-                    if isinstance(reply, RedisError):
+                    try:
+                        await self._send(protocol, _encode(*command), loop)
+                    except ResponseError:
                         protocol.fail(RedisConnectionError("Redis refused the connection setup."))
-                        raise reply
+                        raise
         except TimeoutError as error:
             raise RedisTimeoutError("Timeout connecting to Redis.") from error
         except OSError as error:
@@ -187,7 +189,8 @@ class LeanRedis:
     def _send(
         self, protocol: _Protocol, encoded: bytes, loop: asyncio.AbstractEventLoop
     ) -> asyncio.Future[Reply]:
-        """Queue a command for this loop turn's write; its reply, or the timeout, settles it."""
+        """Queue a command for this loop turn's write; its reply (an error reply as the future's
+        exception), or the timeout, settles it."""
         assert protocol.transport is not None  # noqa: S101 - callers checked `usable`
         if not protocol.outgoing:
             loop.call_soon(protocol.flush)
@@ -198,10 +201,13 @@ class LeanRedis:
         """Send one command and return its reply; an error reply is raised."""
         return await self.execute_encoded(_encode(*command))
 
-    async def execute_encoded(self, encoded: bytes) -> Reply:
-        """`execute` for a command already in RESP form (`_encode`)."""
-        # This runs on every request: while the connection's loop runs on this thread, neither
-        # `get_running_loop` (a getpid system call on Python 3.11) nor a coroutine to fetch it.
+    def execute_encoded(self, encoded: bytes) -> Awaitable[Reply]:
+        """`execute` for a command already in RESP form (`_encode`).
+
+        This runs on every request. While the connection's loop runs on this thread it returns
+        the reply's future itself: no coroutine, and no `get_running_loop` (a getpid system call
+        on Python 3.11). Otherwise a coroutine that opens the connection first.
+        """
         loop, protocol = self._loop, self._protocol
         if (
             loop is None
@@ -210,12 +216,13 @@ class LeanRedis:
             or self._loop_thread != threading.get_ident()
             or not loop.is_running()
         ):
-            loop = asyncio.get_running_loop()
-            protocol = await self._connection(loop)
-        reply = await self._send(protocol, encoded, loop)
-        if isinstance(reply, RedisError):
-            raise reply
-        return reply
+            return self._connect_and_send(encoded)
+        return self._send(protocol, encoded, loop)
+
+    async def _connect_and_send(self, encoded: bytes) -> Reply:
+        loop = asyncio.get_running_loop()
+        protocol = await self._connection(loop)
+        return await self._send(protocol, encoded, loop)
 
     async def aclose(self) -> None:
         if self._protocol is not None and self._loop is asyncio.get_running_loop():
@@ -230,11 +237,10 @@ class LeanScript:
         self.client = client
         self.script = script
         self.sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-        self._evalsha = _bulk("EVALSHA") + _bulk(self.sha)  # the same two parts on every call
 
     async def __call__(self, keys: list[str], args: list[int]) -> Reply:
         try:
-            command = _encode(len(keys), *keys, *args, encoded_head=self._evalsha, head_length=2)
+            command = _encode("EVALSHA", self.sha, len(keys), *keys, *args)
             return await self.client.execute_encoded(command)
         except NoScriptError:
             return await self.client.execute("EVAL", self.script, len(keys), *keys, *args)

@@ -4,6 +4,7 @@ and duration, measured once for both."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,11 +38,11 @@ class AccessLogMiddleware:
         status = 500
         HTTP_IN_FLIGHT.inc()
 
-        async def send_capturing_status(message: Message) -> None:
+        def send_capturing_status(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_capturing_status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,10 +45,10 @@ class CorrelationIdMiddleware:
         request_id = _incoming_request_id(scope) or f"{random.getrandbits(128):032x}"
         header = [(REQUEST_ID_HEADER_BYTES, request_id.encode())]
 
-        async def send_with_request_id(message: Message) -> None:
+        def send_with_request_id(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 set_headers(message, header)
-            await send(message)
+            return send(message)
 
         # `app.logging.add_request_and_trace_ids` puts it on every line: one ContextVar, set and
         # reset, instead of a structlog bind and unbind per request.

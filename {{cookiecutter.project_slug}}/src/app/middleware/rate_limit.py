@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from fastapi import FastAPI
 from redis.exceptions import RedisError
@@ -115,10 +115,10 @@ class RateLimitMiddleware:
         self._allowed.inc()
         headers = rate_limit_fields(_tightest(usages))
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 set_headers(message, headers)
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_headers)
 

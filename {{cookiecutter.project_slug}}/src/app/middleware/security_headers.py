@@ -7,6 +7,8 @@ already carries a `Content-Security-Policy` or `Cache-Control` keeps its own: th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -42,17 +44,18 @@ class SecurityHeadersMiddleware:
         self.app = app
         self.always = _ALWAYS + (((b"strict-transport-security", HSTS.encode()),) if hsts else ())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Nothing to do once the app has answered, so no coroutine of this layer's own: the app's
+        # awaitable is handed back (app.middleware.headers says why the wrappers are plain too).
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 message["headers"] = self._secure(message.get("headers", []))
-            await send(message)
+            return send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return self.app(scope, receive, send_with_headers)
 
     def _secure(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         # Names compared as they are: ASGI has every response header name in lower case.

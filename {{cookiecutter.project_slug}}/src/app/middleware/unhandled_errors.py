@@ -6,6 +6,8 @@ sends would miss the correlation id and the security headers. Catching here keep
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logging import get_logger
@@ -28,11 +30,11 @@ class UnhandledErrorMiddleware:
             return
         response_started = False
 
-        async def send_tracking_start(message: Message) -> None:
+        def send_tracking_start(message: Message) -> Awaitable[None]:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_tracking_start)
