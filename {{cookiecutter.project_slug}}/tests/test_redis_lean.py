@@ -38,6 +38,23 @@ async def test_concurrent_commands_each_get_their_own_reply(service_urls: Servic
         await client.aclose()
 
 
+async def test_an_error_reply_fails_only_its_own_command(service_urls: ServiceUrls) -> None:
+    """Commands sent in one write: the one Redis refuses raises, the others get their replies."""
+    client = LeanRedis(service_urls.redis_url)
+    key = f"test-lean-{uuid.uuid4().hex}"
+    try:
+        await client.execute("SET", key, "not a number")
+        before = asyncio.ensure_future(client.execute("ECHO", "before"))
+        refused = asyncio.ensure_future(client.execute("INCR", key))
+        after = asyncio.ensure_future(client.execute("ECHO", "after"))
+        with pytest.raises(ResponseError, match="not an integer"):
+            await refused
+        assert (await before, await after) == (b"before", b"after")
+        assert await client.execute("DEL", key) == 1  # the connection is still in step
+    finally:
+        await client.aclose()
+
+
 async def test_the_counter_survives_a_script_flush(service_urls: ServiceUrls) -> None:
     """EVALSHA of a script Redis forgot (restart, SCRIPT FLUSH) falls back to EVAL."""
     client = LeanRedis(service_urls.redis_url)
