@@ -13,6 +13,7 @@ from app.middleware.headers import set_headers
 
 REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
+_REPLACED = frozenset({REQUEST_ID_HEADER_BYTES})
 # Bounded and boring on purpose: the id lands in logs and headers, so no spaces, quotes or CR/LF.
 _WELL_FORMED = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -47,7 +48,7 @@ class CorrelationIdMiddleware:
 
         def send_with_request_id(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                set_headers(message, header)
+                set_headers(message, header, _REPLACED)
             return send(message)
 
         # `app.logging.add_request_and_trace_ids` puts it on every line: one ContextVar, set and

@@ -17,12 +17,12 @@ from starlette.types import Message
 RawHeader = tuple[bytes, bytes]
 
 
-def set_headers(message: Message, pairs: Sequence[RawHeader]) -> None:
-    """Put `pairs` on the response, replacing any a route set itself.
+def set_headers(message: Message, pairs: Sequence[RawHeader], names: frozenset[bytes]) -> None:
+    """Put `pairs` on the response, replacing any header of the same name a route set itself.
 
-    Names are compared as they are: the ASGI spec has every response header name in lower case.
+    `names` are the names of `pairs`, made once by the caller: this runs on every response.
+    They are compared as they are: the ASGI spec has every response header name in lower case.
     """
-    names = {name for name, _ in pairs}
     kept = [pair for pair in message.get("headers", ()) if pair[0] not in names]
     kept.extend(pairs)
     message["headers"] = kept

@@ -52,6 +52,9 @@ def _principal_bucket(scope: Scope) -> str | None:
     return None
 
 
+RATE_LIMIT_FIELDS = frozenset({b"ratelimit-policy", b"ratelimit"})
+
+
 def rate_limit_fields(usage: Usage) -> list[RawHeader]:
     """`RateLimit-Policy` and `RateLimit` for `usage`, as raw ASGI header pairs."""
     remaining = f'"{usage.policy.name}";r={usage.remaining};t={usage.reset_seconds}'
@@ -117,7 +120,7 @@ class RateLimitMiddleware:
 
         def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                set_headers(message, headers)
+                set_headers(message, headers, RATE_LIMIT_FIELDS)
             return send(message)
 
         await self.app(scope, receive, send_with_headers)
