@@ -51,12 +51,16 @@ def test_sensitive_keys_are_redacted_recursively(client: TestClient, log_lines: 
         (f"token was {JWT}", JWT),
         ("postgresql://app:" + PASSWORD + "@db/acme failed", PASSWORD),
         (f"GET /cb?token={PASSWORD}&x=1", PASSWORD),
+        (f"retrying with passwd={PASSWORD}", PASSWORD),
+        ("endpoint key whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa"),
+        ("signing key whsk_c2lnbmluZy1rZXk=", "c2lnbmluZy1rZXk="),
     ],
 )
 def test_secret_shaped_values_are_redacted_anywhere(
     client: TestClient, log_lines: LogLines, text: str, secret: str
 ) -> None:
-    """Bearer tokens, JWTs, URL passwords and token query parameters are masked by shape."""
+    """Bearer tokens, JWTs, URL passwords, password and token parameters and webhook secrets are
+    masked by shape."""
     log_lines()
     get_logger("test").warning("upstream", detail=text)
     (line,) = log_lines()

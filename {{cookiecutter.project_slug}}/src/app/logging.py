@@ -111,8 +111,10 @@ def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict
     """
     texts: list[str] = []
     for key, value in event_dict.items():
-        sensitive = _KEY_VERDICTS.get(key)
-        if sensitive or (sensitive is None and _is_sensitive_key(key)):
+        sensitive = _KEY_VERDICTS.get(key)  # the usual hit, read inline
+        if sensitive is None:
+            sensitive = _is_sensitive_key(key)
+        if sensitive:
             event_dict[key] = REDACTED
         elif type(value) is str:  # exact types: cheaper than isinstance, subclasses go to redact()
             texts.append(value)
