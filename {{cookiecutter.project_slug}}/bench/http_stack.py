@@ -14,7 +14,8 @@ BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_LOAD_DURATION second
 BENCH_NOTES (200), BENCH_STRICT=1 to exit
 non-zero when a goal is missed, BENCH_ONLY=1,3a to run some pairs, BENCH_PROFILE=<dir> to record
 the service with py-spy during the first round of each pair (bench/profiling.py),
-BENCH_WITHOUT=RateLimitMiddleware,... to serve the service without those middleware classes.
+BENCH_WITHOUT=RateLimitMiddleware,... to serve the service without those middleware classes,
+BENCH_PIN=0 to leave every process free to run on any CPU (see `_separate_cpus`).
 A benchmark, never a test: numbers depend on the machine.
 """
 
@@ -35,7 +36,16 @@ from load import Request, Result, ensure_wrk, run_wrk
 from otlp_sink import OtlpSink
 from profiling import profiled
 from report import PairOutcome, print_load, print_pair, print_verdict
-from servers import EMBEDDED_ROOT, Running, Services, cli, create_notes, server, services
+from servers import (
+    EMBEDDED_ROOT,
+    Running,
+    Services,
+    cli,
+    create_notes,
+    pin_to_cpus,
+    server,
+    services,
+)
 
 LOG_DIR = EMBEDDED_ROOT / "logs"  # under .devservices/, which git ignores
 NOTE_BODY = json.dumps({"title": "benchmark", "body": "written by make bench"})
@@ -211,6 +221,26 @@ def _header(config: Config) -> None:
         print(f"the service WITHOUT {os.environ['BENCH_WITHOUT']}: no goal applies to this run")
 
 
+def _separate_cpus(servers: list[Running]) -> str:
+    """The measured servers on the last CPU, this process and wrk on the others.
+
+    Left to the scheduler, wrk and the server under test share both CPUs, and any other load on
+    the machine (even a second busy process) moves the ratio by up to 0.07 between runs of the
+    same code, mostly against the service, whose Redis round trip needs a third process on the
+    CPU in time (docs/performance.md). One CPU for the server, as one worker of a deployment has,
+    and the load generator beside it: the way wrk's own advice (a separate machine) comes closest
+    on one. PostgreSQL and Redis stay free to run anywhere. Only one server is driven at a time.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if os.environ.get("BENCH_PIN", "1") == "0" or len(cpus) < 2:
+        return "not pinned to CPUs"
+    for running in servers:
+        pin_to_cpus(running.pid, {cpus[-1]})
+    pin_to_cpus(os.getpid(), set(cpus[:-1]))  # wrk inherits it
+    others = ",".join(str(cpu) for cpu in cpus[:-1])
+    return f"servers pinned to CPU {cpus[-1]}, wrk to CPU {others}"
+
+
 def _measure(config: Config, svc: Services, wrk: str) -> bool:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with OtlpSink() as sink, ExitStack() as stack:
@@ -234,6 +264,7 @@ def _measure(config: Config, svc: Services, wrk: str) -> bool:
                 )
             ),
         }
+        print(_separate_cpus(list(running.values())))
         ports = {name: process.port for name, process in running.items()}
         note_ids = create_notes(ports["plain"], tenant["api_key"], config.notes)
         scenarios = _scenarios(tenant["api_key"], note_ids, ports)

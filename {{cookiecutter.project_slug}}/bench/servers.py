@@ -134,6 +134,12 @@ def server(script: str, env: dict[str, str], log: Path) -> Iterator[Running]:
             process.wait()
 
 
+def pin_to_cpus(pid: int, cpus: set[int]) -> None:
+    """Run every thread of process `pid` on `cpus` only; threads it starts later inherit that."""
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(thread.name), cpus)
+
+
 def _wait_until_up(process: subprocess.Popen[bytes], script: str, port: int, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
