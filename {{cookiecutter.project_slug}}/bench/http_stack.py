@@ -60,6 +60,7 @@ class Config:
     load_duration: float
     notes: int
     strict: bool
+    pin: bool
     profile_dir: Path | None
 
     @classmethod
@@ -75,6 +76,7 @@ class Config:
             load_duration=float(env("BENCH_LOAD_DURATION", "10")),
             notes=int(env("BENCH_NOTES", "200")),
             strict=env("BENCH_STRICT", "") == "1",
+            pin=env("BENCH_PIN", "1") != "0",
             profile_dir=Path(env("BENCH_PROFILE", "")).resolve() if env("BENCH_PROFILE") else None,
         )
 
@@ -221,18 +223,18 @@ def _header(config: Config) -> None:
         print(f"the service WITHOUT {os.environ['BENCH_WITHOUT']}: no goal applies to this run")
 
 
-def _separate_cpus(servers: list[Running]) -> str:
+def _separate_cpus(servers: list[Running], pin: bool) -> str:
     """The measured servers on the last CPU, this process and wrk on the others.
 
     Left to the scheduler, wrk and the server under test share both CPUs, and any other load on
-    the machine (even a second busy process) moves the ratio by up to 0.07 between runs of the
+    the machine (even a second busy process) moves the ratio by about 0.08 between runs of the
     same code, mostly against the service, whose Redis round trip needs a third process on the
     CPU in time (docs/performance.md). One CPU for the server, as one worker of a deployment has,
     and the load generator beside it: the way wrk's own advice (a separate machine) comes closest
     on one. PostgreSQL and Redis stay free to run anywhere. Only one server is driven at a time.
     """
     cpus = sorted(os.sched_getaffinity(0))
-    if os.environ.get("BENCH_PIN", "1") == "0" or len(cpus) < 2:
+    if not pin or len(cpus) < 2:
         return "not pinned to CPUs"
     for running in servers:
         pin_to_cpus(running.pid, {cpus[-1]})
@@ -264,7 +266,7 @@ def _measure(config: Config, svc: Services, wrk: str) -> bool:
                 )
             ),
         }
-        print(_separate_cpus(list(running.values())))
+        print(_separate_cpus(list(running.values()), config.pin))
         ports = {name: process.port for name, process in running.items()}
         note_ids = create_notes(ports["plain"], tenant["api_key"], config.notes)
         scenarios = _scenarios(tenant["api_key"], note_ids, ports)

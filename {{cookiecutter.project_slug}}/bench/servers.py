@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +137,8 @@ def server(script: str, env: dict[str, str], log: Path) -> Iterator[Running]:
 def pin_to_cpus(pid: int, cpus: set[int]) -> None:
     """Run every thread of process `pid` on `cpus` only; threads it starts later inherit that."""
     for thread in Path(f"/proc/{pid}/task").iterdir():
-        os.sched_setaffinity(int(thread.name), cpus)
+        with suppress(ProcessLookupError):  # a thread that has ended since the listing
+            os.sched_setaffinity(int(thread.name), cpus)
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], script: str, port: int, log: Path) -> None:
