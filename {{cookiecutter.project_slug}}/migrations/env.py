@@ -58,7 +58,9 @@ def _run_with(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(migration_owner_url(config), poolclass=pool.NullPool)
+    engine = create_async_engine(
+        migration_owner_url(config), poolclass=pool.NullPool, hide_parameters=True
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_with)

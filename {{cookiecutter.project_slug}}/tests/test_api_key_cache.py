@@ -6,13 +6,14 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.api_keys import parse_key
-from app.auth.principal import KEY_CACHE_SECONDS, ApiKeyCache
+from app.auth.principal import KEY_CACHE_SECONDS, ApiKeyCache, KeyGrant
 from app.devservices import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
@@ -61,7 +62,7 @@ def test_a_revoked_key_is_refused_once_its_cache_entry_expires(
         now[0] += 1
         refused = client.get("/api/v1/notes", headers=headers)
         assert refused.status_code == 401
-        assert refused.json()["detail"] == "The API key is unknown or revoked."
+        assert refused.json()["detail"] == "The API key is unknown, revoked or expired."
         # A refusal is not remembered as anything: it keeps being refused.
         assert client.get("/api/v1/notes", headers=headers).status_code == 401
 
@@ -81,10 +82,11 @@ def test_a_wrong_secret_or_unknown_key_is_refused_even_after_a_good_one(
 
 
 def test_the_cache_is_bounded() -> None:
+    """Past `max_entries` the least recently used key is forgotten."""
     cache = ApiKeyCache(max_entries=2)
     keys = [(uuid.uuid4(), bytes([i]) * 32, uuid.uuid4()) for i in range(3)]
     for key_id, secret_hash, tenant_id in keys:
-        cache.put(key_id, secret_hash, tenant_id)
+        cache.put(key_id, secret_hash, KeyGrant(tenant_id, None))
     assert cache.get(keys[0][0], keys[0][1]) is None
     assert [cache.get(k, s) for k, s, _ in keys[1:]] == [t for _, _, t in keys[1:]]
 
@@ -96,10 +98,11 @@ class _Lookup:
         self.calls = 0
         self.answer = answer
 
-    async def __call__(self) -> uuid.UUID | None:
+    async def __call__(self) -> KeyGrant | None:
         self.calls += 1
         await asyncio.sleep(0.05)
-        return self.answer(self.calls)
+        tenant = self.answer(self.calls)
+        return None if tenant is None else KeyGrant(tenant, None)
 
 
 async def test_concurrent_misses_of_one_key_share_one_lookup() -> None:
@@ -137,3 +140,52 @@ async def test_a_refused_or_failed_lookup_is_not_shared() -> None:
     )
     assert isinstance(outcomes[0], ConnectionError)
     assert outcomes[1:] == [key_id, key_id]
+
+
+def test_a_cached_key_is_not_served_past_its_expiry() -> None:
+    """An entry carries the key's expiry: from that instant it misses, whatever its TTL says."""
+    wall = [1_000.0]
+    cache = ApiKeyCache(wall_clock=lambda: wall[0])
+    key_id, secret_hash, tenant = uuid.uuid4(), b"hash", uuid.uuid4()
+    cache.put(key_id, secret_hash, KeyGrant(tenant, datetime.fromtimestamp(1_005, UTC)))
+    assert cache.get(key_id, secret_hash) == tenant
+    wall[0] = 1_004.999
+    assert cache.get(key_id, secret_hash) == tenant
+    wall[0] = 1_005.0
+    assert cache.get(key_id, secret_hash) is None
+
+
+def test_a_wrong_secret_for_a_cached_key_id_misses() -> None:
+    """The entry is found by key id but only a matching secret hash gets its tenant."""
+    cache = ApiKeyCache()
+    key_id, tenant = uuid.uuid4(), uuid.uuid4()
+    cache.put(key_id, b"right", KeyGrant(tenant, None))
+    assert cache.get(key_id, b"wrong") is None
+    assert cache.get(key_id, b"right") == tenant
+
+
+async def test_an_evicted_key_misses_and_a_lookup_racing_the_eviction_is_not_kept() -> None:
+    """`evict` forgets a key at once; an answer read before the eviction is not cached after it."""
+    cache = ApiKeyCache()
+    key_id, secret_hash, tenant = uuid.uuid4(), b"hash", uuid.uuid4()
+    cache.put(key_id, secret_hash, KeyGrant(tenant, None))
+    cache.evict(key_id)
+    assert cache.get(key_id, secret_hash) is None
+    lookup = _Lookup(lambda _: tenant)
+    racing = asyncio.create_task(cache.verified(key_id, secret_hash, lookup))
+    await asyncio.sleep(0.01)  # the lookup is under way (it takes 50 ms)
+    cache.evict(key_id)
+    assert await racing == tenant
+    assert cache.get(key_id, secret_hash) is None
+    assert await cache.verified(key_id, secret_hash, lookup) == tenant
+    assert cache.get(key_id, secret_hash) == tenant
+
+
+def test_clear_forgets_every_key() -> None:
+    """`clear` (after missed notices) empties the cache."""
+    cache = ApiKeyCache()
+    keys = [(uuid.uuid4(), bytes([i]) * 32) for i in range(3)]
+    for key_id, secret_hash in keys:
+        cache.put(key_id, secret_hash, KeyGrant(uuid.uuid4(), None))
+    cache.clear()
+    assert all(cache.get(key_id, secret_hash) is None for key_id, secret_hash in keys)

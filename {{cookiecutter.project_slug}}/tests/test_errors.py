@@ -135,3 +135,58 @@ def test_api_clients_get_problem_json(api: TestClient, accept: str) -> None:
     """Anything short of a browser's explicit preference for HTML gets problem+json."""
     response = api.get("/nowhere", headers={"Accept": accept})
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml", "text/xml", None],
+)
+def test_a_json_route_refuses_other_media_types_with_415(
+    api: TestClient, content_type: str | None
+) -> None:
+    """A body that is not JSON on a JSON route is a 415 naming the media type, not a 422."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = api.post("/login", content=b"username=a&age=1", headers=headers)
+    body = _assert_problem(response, 415)
+    assert body["type"] == f"{SUPPORT_URL}problems/unsupported-media-type"
+    assert "application/json" in body["detail"]
+    assert response.headers["accept-post"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/x+json"]
+)
+def test_json_media_types_are_accepted(api: TestClient, content_type: str) -> None:
+    """application/json, with parameters or as a +json suffix, reaches the route."""
+    response = api.post(
+        "/login",
+        content=b'{"username": "a", "password": "p", "age": 1}',
+        headers={"content-type": content_type},
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"username": "a", "username": "b", "password": "p", "age": 1}',
+        b'{"username": "a", "password": "p", "age": 1, "x": {"k": 1, "k": 2}}',
+    ],
+)
+def test_duplicate_json_keys_are_refused(api: TestClient, document: bytes) -> None:
+    """A JSON object naming a member twice is a 400 naming the key, never "last one wins"."""
+    response = api.post("/login", content=document, headers={"content-type": "application/json"})
+    body = _assert_problem(response, 400)
+    assert body["type"] == f"{SUPPORT_URL}problems/duplicate-json-key"
+    assert body["key"] in ("username", "k")
+    assert f'"{body["key"]}"' in body["detail"]
+
+
+def test_openapi_documents_the_body_refusals(api: TestClient) -> None:
+    """Operations with a request body declare 413 and 415 as problems in the contract."""
+    operation = api.get("/openapi.json").json()["paths"]["/api/v1/notes"]["post"]
+    for status in ("413", "415"):
+        content = operation["responses"][status]["content"]
+        assert content["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }

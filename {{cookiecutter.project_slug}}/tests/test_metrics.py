@@ -1,22 +1,30 @@
-"""Decisions of the production stack are counted and scraped from GET /metrics."""
+"""OBS-METRICS: decisions of the production stack are counted and scraped from GET /metrics,
+which production never serves publicly on the API port."""
 
 from __future__ import annotations
 
 import re
+import secrets
 import signal
 import uuid
 from collections.abc import Callable
 
 import httpx2
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.devservices import ServiceUrls
 from app.main import create_app
-from app.settings import Settings
+from app.metrics import metrics_port
+from app.settings import ConfigError, Settings, load_settings
 from app.tenants.service import NewTenant
 from tests.notes.test_notes_api import auth
 from tests.processes import env_for, free_port, start_app, wait_for_port
+
+SUPPORT_URL = "https://help.acme.test/"
+PRODUCTION = {"secret_key": secrets.token_urlsafe(32), "support_url": SUPPORT_URL}
+METRICS_TOKEN = "m" * 40
 
 
 def _sample(client: TestClient, name: str, label: str) -> float:
@@ -113,3 +121,86 @@ def _live_requests(exposition: str) -> float:
     pattern = r'^http_requests_total\{method="GET",route="/health/live",status="200"\} (\S+)$'
     match = re.search(pattern, exposition, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
+
+
+def test_production_does_not_serve_metrics_on_the_api_port(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Production without METRICS_TOKEN: /metrics on the API port is a 404 (METRICS_PORT has it)."""
+    settings = make_settings(environment="production", **PRODUCTION)
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/metrics")
+    assert response.status_code == 404
+    assert metrics_port(settings) == 9100
+    assert "http_requests_total" not in response.text
+
+
+def test_metrics_token_guards_metrics_on_the_api_port(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """With METRICS_TOKEN, /metrics answers 401 problem+json unless that bearer token is sent."""
+    settings = make_settings(environment="production", metrics_token=METRICS_TOKEN, **PRODUCTION)
+    with TestClient(create_app(settings)) as client:
+        missing = client.get("/metrics")
+        wrong = client.get("/metrics", headers={"Authorization": f"Bearer {'x' * 40}"})
+        right = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    for refused in (missing, wrong):
+        assert refused.status_code == 401
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "http_requests_total" not in refused.text
+    assert right.status_code == 200
+    assert "# TYPE http_requests_total counter" in right.text
+
+
+def test_production_serves_summed_metrics_on_metrics_port(service_urls: ServiceUrls) -> None:
+    """`serve --workers 2` in production: /metrics is 404 on the API port, and METRICS_PORT
+    serves every worker's requests summed."""
+    port, metrics_port = free_port(), free_port()
+    env = env_for(service_urls, SECRET_KEY=PRODUCTION["secret_key"], SUPPORT_URL=SUPPORT_URL)
+    env.update(ENVIRONMENT="production", METRICS_PORT=str(metrics_port))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = start_app(["serve", "--port", str(port), "--workers", "2"], env)
+    try:
+        assert wait_for_port(port, process), process.communicate(timeout=5)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(20):
+            assert httpx2.get(f"{base}/health/live", timeout=5).status_code == 200
+        assert httpx2.get(f"{base}/metrics", timeout=5).status_code == 404
+        scrape = httpx2.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert _live_requests(scrape) == 20.0
+
+
+def test_metrics_port_equal_to_the_api_port_stops_serve(service_urls: ServiceUrls) -> None:
+    """METRICS_PORT on the API port is refused before anything binds, naming the variable."""
+    port = free_port()
+    process = start_app(
+        ["serve", "--port", str(port)], env_for(service_urls, METRICS_PORT=str(port))
+    )
+    try:
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()  # had it started serving instead
+    assert process.returncode == 2
+    assert "METRICS_PORT" in err
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"METRICS_TOKEN": "too-short"},
+        {"METRICS_TOKEN": METRICS_TOKEN, "METRICS_PORT": "9100"},
+    ],
+)
+def test_a_weak_or_unusable_metrics_token_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    """A short METRICS_TOKEN, or one beside METRICS_PORT (which takes none), is a config error."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert set(refused.value.problems) == {"METRICS_TOKEN"}
+    assert METRICS_TOKEN not in str(refused.value)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -13,7 +17,7 @@ GOOD_PRODUCTION = {
     "DATABASE_URL": "postgresql://app_runtime:rt-pass@db.internal:5432/acme",
     "DATABASE_OWNER_URL": "postgresql://app_owner:ow-pass@db.internal:5432/acme",
     "REDIS_URL": "redis://cache.internal:6379/0",
-    "SECRET_KEY": "k" * 40,
+    "SECRET_KEY": secrets.token_urlsafe(32),
     "SUPPORT_URL": "https://help.acme.test/",
 }
 
@@ -92,6 +96,44 @@ def test_production_refuses_development_defaults(env: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert set(caught.value.problems) == {"SECRET_KEY", "SUPPORT_URL"}
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "a" * 32,
+        "k" * 40,
+        "ab" * 20,
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        "0123456789" * 4,
+        "password" * 5,
+    ],
+)
+def test_production_refuses_a_secret_key_without_entropy(
+    env: pytest.MonkeyPatch, weak: str
+) -> None:
+    """A long SECRET_KEY of repeats or runs is refused by name, and the value is never shown."""
+    _set(env, **{**GOOD_PRODUCTION, "SECRET_KEY": weak})
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert set(caught.value.problems) == {"SECRET_KEY"}
+    assert "random" in caught.value.problems["SECRET_KEY"]
+    assert weak not in str(caught.value)
+
+
+def test_generated_secret_keys_of_32_random_bytes_pass() -> None:
+    """Keys made as the docs say (32 random bytes, base64url, base64 or hex) are all accepted."""
+    fields: dict[str, Any] = {
+        name.lower(): value for name, value in GOOD_PRODUCTION.items() if name != "SECRET_KEY"
+    }
+    for _ in range(100):
+        for key in (
+            secrets.token_urlsafe(32),
+            base64.b64encode(secrets.token_bytes(32)).decode(),
+            secrets.token_hex(32),
+        ):
+            # service_name given: its default asks importlib for every installed distribution.
+            Settings(**fields, secret_key=key, service_name="acme-service")
 
 
 def test_production_refuses_the_owner_role_at_runtime(env: pytest.MonkeyPatch) -> None:

@@ -168,3 +168,43 @@ def test_a_request_that_fails_marks_its_server_span_as_an_error(
     assert [event.name for event in midway.events] == ["exception"]
     assert midway.events[0].attributes is not None
     assert midway.events[0].attributes["exception.type"] == "RuntimeError"
+
+
+def test_no_server_span_attribute_holds_the_query_string(
+    spans: InMemorySpanExporter, make_settings: Callable[..., Settings]
+) -> None:
+    """What a user searched for (`?q=...`) is in no attribute of the request's server span."""
+    trace_id = uuid.uuid4().hex
+    with TestClient(create_app(make_settings())) as client:
+        client.get(
+            "/api/v1/notes?q=secret-term&limit=5",
+            headers={"traceparent": f"00-{trace_id}-{'d' * 16}-01"},
+        )
+    server = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind is SpanKind.SERVER and format(s.context.trace_id, "032x") == trace_id
+    ]
+    assert len(server) == 1
+    attributes = server[0].attributes or {}
+    assert attributes.get("http.target", attributes.get("url.path")) == "/api/v1/notes"
+    assert not [(k, v) for k, v in attributes.items() if "secret-term" in str(v)]
+
+
+async def test_no_client_span_attribute_holds_the_query_string(
+    spans: InMemorySpanExporter,
+) -> None:
+    """An outbound call's client span records its URL without the query string."""
+    with flaky_server() as server:
+        client = OutboundClient(OutboundDependency("partner", server.url))
+        with trace.get_tracer("tests").start_as_current_span("handler") as parent:
+            await client.request("GET", "/orders?q=secret-term")
+        await client.aclose()
+    client_span = next(
+        s
+        for s in spans.get_finished_spans()
+        if s.kind is SpanKind.CLIENT and s.context.trace_id == parent.get_span_context().trace_id
+    )
+    attributes = client_span.attributes or {}
+    assert attributes.get("http.url", attributes.get("url.full")) == f"{server.url}/orders"
+    assert not [(k, v) for k, v in attributes.items() if "secret-term" in str(v)]

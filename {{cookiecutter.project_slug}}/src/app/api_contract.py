@@ -50,6 +50,13 @@ CATCH_ALL = {
     "4XX": "The request was refused; the problem's `type` and `detail` say why.",
     "5XX": "The service could not answer now; retry after `Retry-After` when present.",
 }
+# Every operation that takes a body can be refused these (app.middleware.body_limit, json_body).
+BODY_REFUSALS = {
+    "400": "The body is malformed: for JSON, an object names a key twice (`duplicate-json-key`).",
+    "408": "The body did not arrive within REQUEST_BODY_TIMEOUT (`request-timeout`).",
+    "413": "The body is larger than MAX_REQUEST_BODY_BYTES (`content-too-large`).",
+    "415": "The body is not in the media type the operation takes (`unsupported-media-type`).",
+}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -62,7 +69,11 @@ def document_problems(document: dict[str, Any]) -> None:
     for path_item in document.get("paths", {}).values():
         for method, operation in path_item.items():
             if method in HTTP_METHODS:
-                _document_operation(operation.setdefault("responses", {}))
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:
+                    for code, description in BODY_REFUSALS.items():
+                        responses.setdefault(code, {"description": description})
+                _document_operation(responses)
 
 
 def _document_operation(responses: dict[str, Any]) -> None:

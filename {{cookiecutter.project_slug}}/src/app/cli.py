@@ -1,5 +1,5 @@
 """The console script: `serve`, `worker`, `beat`, `check-config`, `dev`, `migrate`,
-`create-tenant`, `dlq`, `purge`.
+`create-tenant`, `api-keys`, `dlq`, `purge`.
 
 Configuration is validated before anything binds a port; a bad environment exits with status 2 and
 one message naming every bad variable (never a value).
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -19,7 +18,10 @@ from pathlib import Path
 
 import uvicorn
 
-from app.settings import ConfigError, Settings, load_settings, require_service_urls
+from app.auth.runtime_role import require_services_and_runtime_role
+from app.command_exits import run_command
+from app.settings import ConfigError, Settings, load_settings
+from app.tenants.key_commands import add_api_key_commands
 
 EXIT_CONFIG = 2
 DEVSERVICES_DIR = Path(".devservices")
@@ -29,7 +31,7 @@ def _validated_settings(need_services: bool) -> Settings | None:
     try:
         settings = load_settings()
         if need_services:
-            require_service_urls(settings)
+            require_services_and_runtime_role(settings)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return None
@@ -51,10 +53,20 @@ def _share_metrics_between_processes(prefix: str) -> None:
 
 
 def _run_server(host: str, port: int, workers: int = 1) -> int:
-    if _validated_settings(need_services=True) is None:
+    settings = _validated_settings(need_services=True)
+    if settings is None:
         return EXIT_CONFIG
     if workers > 1:
         _share_metrics_between_processes("api-metrics-")
+    from app.metrics import serve_metrics_apart  # after the multi-process directory is set
+
+    try:
+        serve_metrics_apart(settings, host, port)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    from app.http_server import server_options  # the web stack: `serve` and `dev` only
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -66,6 +78,8 @@ def _run_server(host: str, port: int, workers: int = 1) -> int:
         server_header=False,
         proxy_headers=False,
         workers=workers,
+        # Header size, count and read deadline; keep-alive timeout (app.http_server).
+        **server_options(settings),
     )
     return 0
 
@@ -120,19 +134,23 @@ def _worker(args: argparse.Namespace) -> int:
     from app.logging import configure_logging
     from app.telemetry import configure_tracing
     from app.worker.celery_app import create_celery
+    from app.worker.celery_output import route_celery_output
 
     settings = _validated_settings(need_services=True)
     if settings is None:
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.effective_log_format)
     configure_tracing(settings)
+    route_celery_output()
     if args.pool == "prefork":  # tasks run in forked children
         _share_metrics_between_processes("worker-metrics-")
     from app.worker.metrics import start_exporter
 
     broker = settings.broker_url.get_secret_value() if settings.broker_url else None
     start_exporter(settings.worker_metrics_port, broker, settings.task_queue)
-    argv = ["worker", "--loglevel", settings.log_level, "--concurrency", str(args.concurrency)]
+    # --quiet: no banner on stdout; app.worker.celery_output logs `worker_started` instead.
+    argv = ["--quiet", "worker", "--loglevel", settings.log_level]
+    argv += ["--concurrency", str(args.concurrency)]
     argv += ["--pool", args.pool, "--without-heartbeat"]
     for module in args.include:
         argv += ["--include", module]
@@ -210,9 +228,7 @@ def _dev(args: argparse.Namespace) -> int:
         print("`dev` refuses to run with ENVIRONMENT=production", file=sys.stderr)
         return EXIT_CONFIG
     root = DEVSERVICES_DIR.resolve()
-    # uvicorn re-raises SIGTERM after its graceful shutdown; exit through Python instead, so the
-    # embedded servers below are stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    # A stop signal exits through Python (app.command_exits): the servers below stop on the way.
     with ExitStack() as services:
         if "DATABASE_URL" not in os.environ:
             admin_url = services.enter_context(embedded_postgres(root))
@@ -270,11 +286,11 @@ def _parser() -> argparse.ArgumentParser:
     tenant = commands.add_parser("create-tenant", help="create a tenant and print its API key")
     tenant.add_argument("name")
     tenant.set_defaults(handler=_create_tenant)
+    add_api_key_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit status."""
-    args = _parser().parse_args(argv)
-    status: int = args.handler(args)
-    return status
+    """Entry point of the console script; returns the process exit status (2 and one line when
+    the database is unreachable or unmigrated, a setting is missing or a port is busy)."""
+    return run_command(_parser().parse_args(argv))

@@ -43,7 +43,11 @@ def _identifier(name: str) -> str:
     return name
 
 
-def _ensure_private_runtime_dir() -> None:
+def ensure_private_runtime_dir() -> None:
+    """Point XDG_RUNTIME_DIR at a private (0700) folder unless it is set.
+
+    Call it before importing pgserver.
+    """
     # pgserver warns (an error under `-W error`) unless XDG_RUNTIME_DIR is a private directory,
     # and puts its socket there when the project path is too long for a Unix socket: keep it
     # short, under the system temp directory.
@@ -78,7 +82,7 @@ def _is_running(pid: int) -> bool:
 
 
 async def _create_roles_and_database(admin_url: str, database: str, recreate: bool) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     try:
         async with engine.connect() as conn:
             # Roles are cluster-wide and parallel test workers race to create them: serialise.
@@ -123,7 +127,7 @@ def prepare_database(admin_url: str, database: str, *, recreate: bool) -> tuple[
 
 
 async def _drop(admin_url: str, database: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     try:
         async with engine.connect() as conn:
             await conn.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
@@ -141,7 +145,7 @@ def drop_database(admin_url: str, database: str) -> None:
 def embedded_postgres(root: Path) -> Iterator[str]:
     """Start (or join) the embedded PostgreSQL under `root`; yield its superuser URL."""
     root.mkdir(parents=True, exist_ok=True)
-    _ensure_private_runtime_dir()
+    ensure_private_runtime_dir()
     from pgserver.postgres_server import get_server  # a development-only extra
 
     # pgserver races when two processes create the data directory at once (xdist workers).

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Scope
 
 from app.problems import problem_body, render_problem, status_title
 from app.routes import allowed_methods
@@ -72,6 +73,54 @@ class UnprocessableError(DomainError):
     title = "Unprocessable request"
 
 
+class RequestTimeoutError(DomainError):
+    status = 408
+    slug = "request-timeout"
+    title = "Request not received in time"
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
+class ContentTooLargeError(DomainError):
+    status = 413
+    slug = "content-too-large"
+    title = "Content too large"
+
+    def response_headers(self) -> dict[str, str]:
+        # The rest of the body is never read, so the connection cannot carry another request.
+        return {"Connection": "close"}
+
+
+class UnsupportedMediaTypeError(DomainError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+    def __init__(self, detail: str, method: str, accepted: str, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        # RFC 5789 names Accept-Patch for PATCH; Accept-Post (W3C LDP) is its POST twin.
+        self.accept_field = "Accept-Patch" if method == "PATCH" else "Accept-Post"
+        self.accepted = accepted
+
+    def response_headers(self) -> dict[str, str]:
+        return {self.accept_field: self.accepted}
+
+
+class DuplicateJsonKeyError(DomainError):
+    """RFC 8259 leaves duplicate names undefined and parsers disagree on which one wins."""
+
+    status = 400
+    slug = "duplicate-json-key"
+    title = "Duplicate key in JSON body"
+
+
+class HeaderFieldsTooLargeError(DomainError):
+    status = 431
+    slug = "header-fields-too-large"
+    title = "Request header fields too large"
+
+
 class ServiceUnavailableError(DomainError):
     status = 503
     slug = "service-unavailable"
@@ -85,6 +134,23 @@ class ServiceUnavailableError(DomainError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class OverloadedError(ServiceUnavailableError):
+    slug = "overloaded"
+    title = "Service overloaded"
+
+
+class RequestBodyRefused(StarletteHTTPException):
+    """Carries a `DomainError` raised while a route reads its body (a limit or a deadline).
+
+    FastAPI's body reader lets only `HTTPException` out unchanged and turns anything else into a
+    generic 400, so the error travels as this and is rendered as the error it carries.
+    """
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.status, error.detail)
+        self.error = error
+
+
 def problem_type_uri(support_url: str, slug: str) -> str:
     """Problem types resolve to a page under the support site that explains them."""
     return f"{support_url.rstrip('/')}/problems/{slug}"
@@ -94,19 +160,28 @@ def _support_url(request: Request) -> str:
     return str(request.app.state.settings.support_url)
 
 
+def domain_problem(scope: Scope, error: DomainError, support_url: str) -> Response:
+    """The problem response for `error`; middleware outside the handlers answer with it too."""
+    body = problem_body(
+        error.status,
+        error.title,
+        error.detail,
+        support_url,
+        problem_type=problem_type_uri(support_url, error.slug),
+        **error.extensions,
+    )
+    return render_problem(scope, body, error.response_headers())
+
+
 async def render_domain_error(request: Request, exc: Exception) -> Response:
     """The problem response for a `DomainError`."""
     assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
-    support = _support_url(request)
-    body = problem_body(
-        exc.status,
-        exc.title,
-        exc.detail,
-        support,
-        problem_type=problem_type_uri(support, exc.slug),
-        **exc.extensions,
-    )
-    return render_problem(request.scope, body, exc.response_headers())
+    return domain_problem(request.scope, exc, _support_url(request))
+
+
+async def _carried_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestBodyRefused)  # noqa: S101 - registered for it only
+    return domain_problem(request.scope, exc.error, _support_url(request))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -147,5 +222,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; unhandled exceptions are caught by `UnhandledErrorMiddleware`."""
     app.add_exception_handler(DomainError, render_domain_error)
+    app.add_exception_handler(RequestBodyRefused, _carried_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -14,17 +14,18 @@ from redis.asyncio import Redis
 import app.db.models  # noqa: F401
 from app.api_contract import install_problem_documentation
 from app.api_docs import install_api_docs
+from app.auth.key_changes import start_key_change_listener, stop_key_change_listener
 from app.auth.principal import ApiKeyCache
 from app.cache.tenant_cache import TenantCache
-from app.db.engine import DatabaseTimeouts, create_engine, ping_database
+from app.db.engine import DatabaseTimeouts, create_engine
 from app.db.errors import install_database_error_handlers
 from app.db.session import Database
 from app.errors import install_error_handlers
 from app.health.dependencies import Dependency
 from app.health.router import router as health_router
+from app.health.schema import check_database_schema
 from app.logging import configure_logging, get_logger
-from app.metrics import POOLS
-from app.metrics import router as metrics_router
+from app.metrics import POOLS, install_metrics_endpoint
 from app.middleware.stack import install_middleware
 from app.notes.router import router as notes_router
 from app.notes.router import stats_router as note_stats_router
@@ -57,10 +58,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database = Database(engine, max_attempts=settings.db_max_transaction_attempts)
     POOLS.pools.append(engine.sync_engine.pool)
     app.state.dependencies = [
-        Dependency("database", critical=True, check=lambda: ping_database(engine)),
+        # One query: the database answers and its schema is at this code's revision.
+        Dependency("database", critical=True, check=lambda: check_database_schema(engine)),
         Dependency("redis", critical=False, check=lambda: ping_redis(redis)),
     ]
     relay_task = _start_outbox_relay(app, settings)
+    # Revoked and rotated keys leave the key cache as their notice lands (docs/tenancy.md).
+    key_changes = start_key_change_listener(redis, settings.key_prefix, app.state.api_key_cache)
+    app.state.key_change_listener = key_changes
     log.info("startup", environment=settings.environment)
     # Everything alive now (modules, routes, settings, the ORM's mappers) lives as long as the
     # process: move it out of the collector's generations, so a full collection no longer walks
@@ -72,6 +77,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if relay_task is not None:
             relay_task.cancel()
+        await stop_key_change_listener(key_changes)
         POOLS.pools.remove(engine.sync_engine.pool)
         await redis.aclose()
         if app.state.rate_counter is not None:
@@ -86,7 +92,11 @@ def _start_outbox_relay(app: FastAPI, settings: Settings) -> asyncio.Task[None] 
     app.state.outbox_relay = None
     if settings.broker_url is None:
         return None
-    relay = OutboxRelay(app.state.database, celery_publisher(create_celery(settings)))
+    relay = OutboxRelay(
+        app.state.database,
+        celery_publisher(create_celery(settings)),
+        redeliver_after=float(settings.outbox_redelivery_timeout),
+    )
     app.state.outbox_relay = relay
     return asyncio.create_task(relay.run_forever(), name="outbox-relay")
 
@@ -123,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notes_router)
     app.include_router(note_stats_router)
     app.include_router(webhooks_router)
-    app.include_router(metrics_router)
+    install_metrics_endpoint(app, settings)
     install_problem_documentation(app)
     if settings.docs_enabled:
         install_api_docs(app)

@@ -7,67 +7,43 @@ a malformed URL may still hold a password.
 from __future__ import annotations
 
 import ipaddress
-import re
 from functools import lru_cache
-from importlib.metadata import packages_distributions
 from typing import Annotated, Literal
 
-from pydantic import (
-    AnyHttpUrl,
-    Field,
-    SecretStr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+
+from app.config_checks import (
+    DEV_SECRET_KEY,
+    DEV_SUPPORT_URL,
+    REDIS_SCHEMES,
+    ConfigError,
+    check_production_secret_key,
+    check_redelivery_timeout,
+    check_visibility_timeout,
+    distribution_name,
+    normalised_rate,
+    postgres_url,
+    problems_from,
+    same_role,
+    split_list,
+)
+
+__all__ = [
+    "ConfigError",
+    "IPNetwork",
+    "Settings",
+    "get_settings",
+    "load_settings",
+    "require_service_urls",
+]
 
 Environment = Literal["development", "test", "production"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production"  # noqa: S105 - refused in production
-DEV_SUPPORT_URL = "https://support.example.com/"
-_RATE = re.compile(r"^\s*([1-9][0-9]{0,8})\s*/\s*(second|minute|hour)\s*$")
-_POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
-def distribution_name() -> str:
-    """The installed project's name (`acme-service`), used as the default service name."""
-    names = packages_distributions().get("app") or ["app"]
-    return names[0]
-
-
-class ConfigError(Exception):
-    """Raised when the environment does not describe a runnable service.
-
-    `problems` maps each environment variable to what is wrong with it. The message never
-    includes a value.
-    """
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        self.problems = problems
-        lines = [f"  {name}: {why}" for name, why in sorted(problems.items())]
-        super().__init__("invalid configuration:\n" + "\n".join(lines))
-
 
 def _is_production(info: ValidationInfo) -> bool:
     return info.data.get("environment") == "production"
-
-
-def _postgres_url(raw: str) -> str:
-    """Normalise any PostgreSQL URL to the asyncpg driver; never echo the input on failure."""
-    try:
-        url: URL = make_url(raw)
-    except (ArgumentError, ValueError):
-        raise ValueError("is not a valid PostgreSQL URL") from None
-    if url.drivername not in _POSTGRES_DRIVERS:
-        raise ValueError("must use the postgresql:// scheme")
-    if not url.database:
-        raise ValueError("must name a database")
-    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 class Settings(BaseSettings):
@@ -93,15 +69,24 @@ class Settings(BaseSettings):
     rate_limit_per_ip: str = "600/minute"
     rate_limit_per_principal: str = "1200/minute"
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    # IPv6 clients are rate-limited per network of this prefix length (one host gets a /64).
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
+    # Peers whose `traceparent` sampled flag is followed; everyone else's is decided locally.
+    tracing_trusted_peers: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    # Where GET /metrics is served: its own port, or the API port behind a bearer token.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: SecretStr | None = None
     task_max_retries: int = Field(default=5, ge=0, le=50)
     task_retry_base_delay: float = Field(default=2.0, gt=0, le=3600)
-    task_retry_max_delay: float = Field(default=600.0, gt=0, le=86400)
+    task_retry_max_delay: float = Field(default=60.0, gt=0, le=86400)
     worker_metrics_port: int = Field(default=9101, ge=1, le=65535)
     task_queue: str = Field(default="tasks", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
     task_soft_time_limit: int = Field(default=60, ge=1, le=86_400)
     task_time_limit: int = Field(default=90, ge=1, le=86_400)
     # After the limits above: its validator checks it outlasts any countdown plus run time.
-    task_visibility_timeout: int = Field(default=3600, ge=60, le=7 * 86_400)
+    task_visibility_timeout: int = Field(default=300, ge=60, le=7 * 86_400)
+    # After the task limits: its validator checks it outlasts one task's attempts and retries.
+    outbox_redelivery_timeout: int = Field(default=900, ge=60, le=7 * 86_400)
     dead_letter_retention_days: float = Field(default=30.0, gt=0, le=3650)
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -111,6 +96,18 @@ class Settings(BaseSettings):
     db_max_transaction_attempts: int = Field(default=3, ge=1, le=10)
     redis_key_prefix: str | None = Field(default=None, max_length=64)
     idempotency_retention_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # Bounded input at the HTTP edge (docs/configuration.md, "Request limits").
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024, le=1 << 30)
+    max_request_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    max_request_headers: int = Field(default=100, ge=10, le=1000)
+    header_read_timeout: float = Field(default=10.0, gt=0, le=300)
+    request_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_timeout: int = Field(default=5, ge=1, le=300)
+    max_concurrent_requests: int = Field(default=200, ge=1, le=100_000)
+    public_base_url: AnyHttpUrl | None = None
+    # Internal networks (loopback, private, ...) webhooks may reach anyway: development and tests
+    # only, production refuses any (docs/webhooks.md, "Internal destinations are refused").
+    webhook_allowed_networks: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -124,13 +121,13 @@ class Settings(BaseSettings):
             if _is_production(info):
                 raise ValueError("is required in production")
             return None
-        url = _postgres_url(value.get_secret_value())
+        url = postgres_url(value.get_secret_value())
         owner = info.data.get("database_owner_url")
         if (
             info.field_name == "database_url"
             and _is_production(info)
             and owner is not None
-            and make_url(url).username == make_url(owner.get_secret_value()).username
+            and same_role(url, owner.get_secret_value())
         ):
             raise ValueError("must be a runtime role, not the owner role of DATABASE_OWNER_URL")
         return SecretStr(url)
@@ -143,7 +140,7 @@ class Settings(BaseSettings):
                 raise ValueError("is required in production")
             return None
         raw = value.get_secret_value()
-        if info.field_name == "redis_url" and not raw.startswith(_REDIS_SCHEMES):
+        if info.field_name == "redis_url" and not raw.startswith(REDIS_SCHEMES):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
@@ -151,10 +148,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_secret_key(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         if _is_production(info):
-            if value.get_secret_value() == DEV_SECRET_KEY:
-                raise ValueError("still holds the development default")
-            if len(value.get_secret_value()) < 32:
-                raise ValueError("must be at least 32 characters in production")
+            check_production_secret_key(value.get_secret_value())
         return value
 
     @field_validator("support_url", mode="after")
@@ -164,12 +158,17 @@ class Settings(BaseSettings):
             raise ValueError("still holds the development default")
         return value
 
+    @field_validator("public_base_url", mode="after")
+    @classmethod
+    def _check_public_base_url(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and (value.query or value.fragment or value.username):
+            raise ValueError("must be a plain base URL: no query, fragment or credentials")
+        return value
+
     @field_validator("rate_limit_per_ip", "rate_limit_per_principal", mode="after")
     @classmethod
     def _check_rate(cls, value: str) -> str:
-        if not _RATE.match(value):
-            raise ValueError("must look like N/second, N/minute or N/hour")
-        return value.replace(" ", "")
+        return normalised_rate(value)
 
     @field_validator("task_time_limit", mode="after")
     @classmethod
@@ -181,22 +180,45 @@ class Settings(BaseSettings):
     @field_validator("task_visibility_timeout", mode="after")
     @classmethod
     def _outlasts_retries(cls, value: int, info: ValidationInfo) -> int:
-        # With Redis as broker an unacked message is redelivered after this timeout; a retry
-        # waiting longer (countdown) or a task running longer would then run twice.
-        longest = float(info.data.get("task_retry_max_delay", 0)) + info.data.get(
-            "task_time_limit", 0
+        # A missing limit is a bad variable, reported on its own: count it as 0 here.
+        check_visibility_timeout(
+            value, info.data.get("task_retry_max_delay", 0), info.data.get("task_time_limit", 0)
         )
-        if value <= longest:
-            raise ValueError(
-                "must exceed TASK_RETRY_MAX_DELAY + TASK_TIME_LIMIT, or tasks run twice"
-            )
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("outbox_redelivery_timeout", mode="after")
+    @classmethod
+    def _outlasts_attempts(cls, value: int, info: ValidationInfo) -> int:
+        names = ("task_max_retries", "task_time_limit", "task_retry_max_delay")
+        # A missing one is a bad variable, reported on its own: count it as 0 here.
+        check_redelivery_timeout(value, *(info.data.get(name, 0) for name in names))
+        return value
+
+    @field_validator("metrics_token", mode="after")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None, info: ValidationInfo) -> object:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        if value is not None and info.data.get("metrics_port") is not None:
+            raise ValueError("set METRICS_PORT or METRICS_TOKEN, not both: the port has no token")
+        return value
+
+    @field_validator(
+        "trusted_proxies", "tracing_trusted_peers", "webhook_allowed_networks", mode="before"
+    )
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+        return split_list(value)
+
+    @field_validator("webhook_allowed_networks", mode="after")
+    @classmethod
+    def _no_internal_webhooks_in_production(
+        cls, value: list[IPNetwork], info: ValidationInfo
+    ) -> list[IPNetwork]:
+        if value and _is_production(info):
+            raise ValueError(
+                "must be empty in production: it lets webhooks reach internal networks (SSRF)"
+            )
         return value
 
     @property
@@ -227,21 +249,12 @@ class Settings(BaseSettings):
         return self.celery_broker_url or self.redis_url
 
 
-def _problems_from(error: ValidationError) -> dict[str, str]:
-    problems: dict[str, str] = {}
-    for item in error.errors(include_input=False, include_url=False, include_context=False):
-        name = str(item["loc"][0]).upper() if item["loc"] else "SETTINGS"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        problems[name] = f"{problems[name]}; {message}" if name in problems else message
-    return problems
-
-
 def load_settings() -> Settings:
     """Read and validate the environment, raising `ConfigError` naming every bad variable."""
     try:
         return Settings()
     except ValidationError as error:
-        raise ConfigError(_problems_from(error)) from None
+        raise ConfigError(problems_from(error)) from None
 
 
 def require_service_urls(settings: Settings) -> None:

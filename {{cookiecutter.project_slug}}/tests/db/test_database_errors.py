@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from asyncpg.exceptions import CannotConnectNowError  # type: ignore[import-untyped]  # asyncpg ships no type information
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.errors import domain_error_for
+from app.db.errors import connection_problem, domain_error_for
 from app.db.session import Database
 from app.errors import ConflictError, ServiceUnavailableError, UnprocessableError
 from app.main import create_app
@@ -33,9 +37,26 @@ def api(app: FastAPI) -> TestClient:
     async def unique_violation(request: Request) -> None:
         await run(request, "DO $$ BEGIN RAISE unique_violation USING MESSAGE = 'dup key'; END $$")
 
+    @app.get("/starting-up")
+    async def starting_up() -> None:
+        # What asyncpg raises, unwrapped, when a connect reaches a server still starting up.
+        raise CannotConnectNowError("the database system is starting up")
+
     @app.get("/bug")
     async def bug(request: Request) -> None:
         await run(request, "SELECT * FROM no_such_table_xyz")
+
+    @app.get("/bug-with-parameters")
+    async def bug_with_parameters(request: Request) -> None:
+        database: Database = request.app.state.database
+
+        async def work(session: AsyncSession) -> None:
+            await session.execute(
+                text("INSERT INTO no_such_table_xyz (title, body) VALUES (:title, :body)"),
+                {"title": "SENSITIVE-TITLE-123", "body": "SENSITIVE-BODY-456"},
+            )
+
+        await database.run(work, tenant_id=None)
 
     return TestClient(app, raise_server_exceptions=False)
 
@@ -47,6 +68,18 @@ def test_unique_violation_is_a_409_problem(api: TestClient) -> None:
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
     assert "dup key" not in response.text
+
+
+def test_a_failing_statement_logs_no_parameter(
+    api: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 500's logged traceback names the statement but none of its values (user content)."""
+    with api:
+        response = api.get("/bug-with-parameters")
+    assert response.status_code == 500
+    logged = capsys.readouterr()
+    assert "no_such_table_xyz" in logged.out  # the error itself is logged
+    assert "SENSITIVE" not in logged.out + logged.err
 
 
 def test_a_broken_query_is_a_500_without_sql(api: TestClient) -> None:
@@ -66,6 +99,11 @@ def test_a_broken_query_is_a_500_without_sql(api: TestClient) -> None:
         ("57014", ServiceUnavailableError),
         ("55P03", ServiceUnavailableError),
         ("08006", ServiceUnavailableError),
+        ("08001", ServiceUnavailableError),
+        ("57P01", ServiceUnavailableError),
+        ("57P02", ServiceUnavailableError),
+        ("57P03", ServiceUnavailableError),
+        ("53300", ServiceUnavailableError),
         ("23505", ConflictError),
         ("23503", ConflictError),
         ("23514", UnprocessableError),
@@ -97,3 +135,77 @@ def test_an_unreachable_database_is_a_503_with_retry_after(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("error", "label"),
+    [
+        (ConnectionRefusedError(111, "refused"), "unreachable"),
+        (OSError(113, "no route to host"), "unreachable"),
+        (TimeoutError(), "timeout"),
+        (PoolTimeoutError("no connection within 5 s"), "pool_timeout"),
+        (CannotConnectNowError("the database system is starting up"), "sqlstate_57P03"),
+    ],
+)
+def test_connection_class_errors_are_recognised(error: Exception, label: str) -> None:
+    """OS errors, client timeouts, pool timeouts and asyncpg's own errors are connection-class."""
+    assert connection_problem(error) == label
+
+
+def test_a_bug_is_not_a_connection_problem() -> None:
+    """A plain exception is not mistaken for an outage (it stays a 500)."""
+    assert connection_problem(ValueError("bug")) is None
+
+
+def test_a_database_starting_up_is_a_503_not_a_500(api: TestClient) -> None:
+    """SQLSTATE 57P03 (PostgreSQL starting up / shutting down) is 503 with Retry-After."""
+    with api:
+        response = api.get("/starting-up")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENGINE_FACTORIES = ("create_async_engine", "create_engine")
+
+
+def _hides_parameters(call: ast.Call) -> bool:
+    return any(
+        keyword.arg == "hide_parameters"
+        and isinstance(keyword.value, ast.Constant)
+        and keyword.value.value is True
+        for keyword in call.keywords
+    )
+
+
+def _engine_calls(tree: ast.Module) -> list[ast.Call]:
+    # app.db.engine.create_engine sets hide_parameters itself (pinned by the test above).
+    ours = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "app.db.engine"
+        for alias in node.names
+    }
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (getattr(node.func, "attr", None) or getattr(node.func, "id", None)) in ENGINE_FACTORIES
+        and not (isinstance(node.func, ast.Name) and node.func.id in ours)
+    ]
+
+
+def _engines_without_hidden_parameters() -> list[str]:
+    found = []
+    for folder in ("src", "migrations"):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
+            for call in _engine_calls(ast.parse(path.read_text())):
+                if not _hides_parameters(call):
+                    found.append(f"{path.relative_to(PROJECT_ROOT)}:{call.lineno}")
+    return found
+
+
+def test_every_engine_hides_statement_parameters() -> None:
+    """Every engine in src/ and migrations/ passes hide_parameters=True (no user data in logs)."""
+    assert _engines_without_hidden_parameters() == []

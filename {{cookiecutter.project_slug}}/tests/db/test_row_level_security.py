@@ -10,12 +10,19 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from app.db.engine import create_engine
 from app.db.retry import sqlstate_of
-from app.db.tenancy import TENANT_SETTING
+from app.db.session import Database
+from app.db.tenancy import CURRENT_TENANT_SQL, TENANT_SETTING
 from app.devservices import ServiceUrls
 from app.tenants.service import NewTenant
 
 INSUFFICIENT_PRIVILEGE = "42501"
+# Which server connection this is, and what it sees as the tenant and of the tenant's notes.
+_SEEN = (
+    "SELECT pg_backend_pid() AS backend, count(*) AS notes,"  # noqa: S608 - no input, a constant
+    f" {CURRENT_TENANT_SQL} AS tenant FROM notes"
+)
 
 
 @pytest.fixture
@@ -125,16 +132,22 @@ async def test_without_a_tenant_nothing_is_visible_or_writable(
 
 
 async def test_the_tenant_does_not_outlive_its_transaction(
-    runtime_engine: AsyncEngine, two_tenants: tuple[NewTenant, NewTenant]
+    service_urls: ServiceUrls, two_tenants: tuple[NewTenant, NewTenant]
 ) -> None:
-    """The next transaction on the same pooled connection starts with no tenant."""
+    """The app's set_tenant, on a pool of one connection: the next transaction has no tenant."""
     first, _ = two_tenants
-    async with runtime_engine.connect() as conn:
-        async with conn.begin():
-            await _as_tenant(conn, first.tenant_id)
-            assert await conn.scalar(text("SELECT count(*) FROM notes")) == 1
-        async with conn.begin():
-            assert await conn.scalar(text("SELECT count(*) FROM notes")) == 0
+    engine = create_engine(service_urls.runtime_database_url, pool_size=1, max_overflow=0)
+    database = Database(engine)
+    try:
+        async with database.transaction(first.tenant_id) as session:  # commits on leaving
+            scoped = (await session.execute(text(_SEEN))).one()
+        async with database.transaction(None) as session:
+            unscoped = (await session.execute(text(_SEEN))).one()
+    finally:
+        await engine.dispose()
+    assert unscoped.backend == scoped.backend  # the same pooled connection
+    assert (scoped.notes, scoped.tenant) == (1, first.tenant_id)
+    assert (unscoped.notes, unscoped.tenant) == (0, None)
 
 
 async def test_runtime_role_cannot_list_api_keys(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import DatabaseTimeouts, create_engine
-from app.db.errors import domain_error_for
+from app.db.errors import connection_problem, domain_error_for
 from app.db.retry import backoff_delay, sqlstate_of
 from app.db.session import Database
 from app.devservices import ServiceUrls
@@ -135,3 +136,31 @@ async def test_an_exhausted_pool_fails_within_its_timeout(service_urls: ServiceU
         release.set()
         await holder
         await engine.dispose()
+
+
+async def test_the_driver_deadline_ends_a_statement_the_server_does_not_end(
+    database: Database,
+) -> None:
+    """statement_timeout off (as when the server is stalled): the driver gives up after
+    statement timeout + 1 s with a timeout the API answers with 503; the pool still works."""
+
+    async def unbounded(session: AsyncSession) -> None:
+        await session.execute(text("SET LOCAL statement_timeout = 0"))
+        await session.execute(text("SELECT pg_sleep(10)"))
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError) as caught:
+        await database.run(unbounded, tenant_id=None)
+    assert time.monotonic() - started < 5  # the deadline is 1.3 s; pg_sleep would take 10
+    assert connection_problem(caught.value) == "timeout"
+
+    async def one(session: AsyncSession) -> int:
+        return int(await session.scalar(text("SELECT 1")))
+
+    assert await database.run(one, tenant_id=None) == 1
+
+
+def test_the_driver_deadline_is_the_statement_timeout_plus_a_margin() -> None:
+    """The client-side deadline follows DB_STATEMENT_TIMEOUT_MS, 1 s later than the server's."""
+    assert DatabaseTimeouts(statement_ms=300).client_s == 1.3
+    assert DatabaseTimeouts(statement_ms=5_000).client_s == 6.0

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import re
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.dependencies.models import Dependant
+from fastapi.routing import RouteContext
 
 from app.idempotency.keys import require_idempotency_key
+from app.idempotency.store import get_idempotency
 from app.main import create_app
 from app.routes import api_routes
 from app.settings import Settings
@@ -85,6 +90,54 @@ def test_every_unsafe_post_declares_idempotency() -> None:
     ]
     assert posts
     assert undeclared == []
+
+
+def _parameter_for(route: RouteContext, dependency: Callable[..., object]) -> str | None:
+    """The name of the handler's own parameter that `dependency` provides, if any."""
+    return next((sub.name for sub in route.dependant.dependencies if sub.call is dependency), None)
+
+
+def _passes_its_key_to_the_store(route: RouteContext) -> bool:
+    """The handler calls `<its IdempotencyDep>.run(..., <its IdempotencyKeyDep>, ...)`."""
+    key = _parameter_for(route, require_idempotency_key)
+    store = _parameter_for(route, get_idempotency)
+    if key is None or store is None or route.endpoint is None:
+        return False
+    source = textwrap.dedent(inspect.getsource(inspect.unwrap(route.endpoint)))
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "run"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == store
+        ):
+            arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+            if any(isinstance(arg, ast.Name) and arg.id == key for arg in arguments):
+                return True
+    return False
+
+
+def test_every_idempotency_key_goes_through_the_store() -> None:
+    """A POST that takes an Idempotency-Key hands it to `Idempotency.run`, which does the work.
+
+    Declaring the key only validates the header: without the store, a retry runs the handler
+    again. So the handler must declare `IdempotencyKeyDep` and `IdempotencyDep` itself and call
+    `idempotency.run(principal, idempotent_request, work)`, where `work` does the writes.
+    """
+    app = create_app(Settings(environment="test"))
+    keyed = [
+        route
+        for route in api_routes(app)
+        if require_idempotency_key in _dependency_calls(route.dependant)
+    ]
+    bypassing = [
+        f"{sorted(route.methods or ())} {route.path}"
+        for route in keyed
+        if not _passes_its_key_to_the_store(route)
+    ]
+    assert keyed
+    assert bypassing == []
 
 
 def test_only_the_session_module_commits_or_rolls_back() -> None:

@@ -8,7 +8,16 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "src" / "app"
 OUTBOUND = APP / "outbound"
 # Clients that would bypass the timeouts, retry rules and breaker of app.outbound.client.
-HTTP_CLIENT_MODULES = {"httpx", "httpx2", "requests", "aiohttp", "urllib3", "urllib.request"}
+HTTP_CLIENT_MODULES = {
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "requests",
+    "aiohttp",
+    "urllib3",
+    "urllib.request",
+}
 
 
 def _imported_modules(tree: ast.AST) -> set[str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app.db.migrate import downgrade, upgrade
+from app.devservices import drop_database, prepare_database
 from app.main import create_app
 from app.settings import Settings
 from tests.processes import free_port
@@ -59,6 +63,47 @@ def test_critical_database_down_is_a_503_naming_it(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "5"
     body = response.json()
-    assert body["detail"] == "critical dependency down: database"
+    assert body["detail"].startswith("critical dependency down: database (")
     assert body["checks"]["database"]["status"] == "down"
     assert body["checks"]["redis"]["status"] == "up"
+
+
+@pytest.fixture
+def empty_database(admin_database_url: str) -> Iterator[tuple[str, str]]:
+    """(owner URL, runtime URL) of a new database with the app's roles and no schema."""
+    name = f"unmigrated_{uuid.uuid4().hex[:12]}"
+    yield prepare_database(admin_database_url, name, recreate=True)
+    drop_database(admin_database_url, name)
+
+
+def _readiness_on(settings: Settings) -> tuple[int, str]:
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/health/ready")
+    return response.status_code, response.json()["detail"]
+
+
+def test_an_unmigrated_database_is_not_ready_and_says_migrate(
+    make_settings: Callable[..., Settings], empty_database: tuple[str, str]
+) -> None:
+    """PostgreSQL answers but holds no schema: 503 naming the schema and the fix."""
+    status, detail = _readiness_on(make_settings(database_url=empty_database[1]))
+    assert status == 503
+    assert "database (schema not migrated: at no revision, expected" in detail
+    assert "run the `migrate` command" in detail
+
+
+def test_a_database_behind_the_code_is_not_ready(
+    make_settings: Callable[..., Settings], empty_database: tuple[str, str]
+) -> None:
+    """One migration short of head: 503 naming both revisions; after `migrate`, 200."""
+    owner_url, runtime_url = empty_database
+    upgrade(owner_url, runtime_url)
+    downgrade(owner_url, runtime_url, "-1")
+    settings = make_settings(database_url=runtime_url)
+    status, detail = _readiness_on(settings)
+    assert status == 503
+    assert "schema not migrated: at " in detail
+    assert "at no revision" not in detail
+    upgrade(owner_url, runtime_url)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health/ready").status_code == 200

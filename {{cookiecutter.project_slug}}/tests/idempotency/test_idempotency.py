@@ -105,6 +105,36 @@ def test_concurrent_duplicates_make_exactly_one_note(client: TestClient, alice: 
     assert _count(client, alice) == 1
 
 
+_REFUSE_DOOMED_RECORDS = (
+    """CREATE FUNCTION test_refuse_doomed_record() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN RAISE EXCEPTION 'idempotency record refused (test)'; END $$""",
+    """CREATE TRIGGER test_refuse_doomed_record BEFORE INSERT ON idempotency_keys
+    FOR EACH ROW WHEN (NEW.key LIKE 'doomed-%') EXECUTE FUNCTION test_refuse_doomed_record()""",
+)
+
+
+async def test_a_failed_record_write_leaves_no_business_row(
+    client: TestClient, alice: NewTenant, service_urls: ServiceUrls
+) -> None:
+    """When the record insert fails after the note's insert, the note is rolled back with it."""
+    key = f"doomed-{uuid.uuid4()}"
+    owner = create_async_engine(service_urls.owner_database_url)
+    try:
+        async with owner.begin() as conn:
+            for statement in _REFUSE_DOOMED_RECORDS:
+                await conn.execute(text(statement))
+        failed = _post(client, alice, key)
+    finally:
+        async with owner.begin() as conn:
+            await conn.execute(text("DROP FUNCTION test_refuse_doomed_record() CASCADE"))
+        await owner.dispose()
+    assert failed.status_code == 500
+    assert _count(client, alice) == 0
+    retried = _post(client, alice, key)  # nothing of the failed attempt is left: it runs anew
+    assert (retried.status_code, "idempotent-replayed" in retried.headers) == (201, False)
+    assert _count(client, alice) == 1
+
+
 async def test_a_key_in_flight_is_409_with_retry_after(
     client: TestClient, alice: NewTenant, service_urls: ServiceUrls
 ) -> None:

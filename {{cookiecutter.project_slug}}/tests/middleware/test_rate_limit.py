@@ -11,11 +11,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.auth.api_keys import parse_key
 from app.client_ip import client_ip
+from app.devservices import ServiceUrls
 from app.main import create_app
-from app.middleware.rate_limit import QUOTA_EXCEEDED
-from app.rate_limits import route_rate_limit
-from app.settings import Settings
+from app.middleware import rate_limit
+from app.middleware.rate_limit import QUOTA_EXCEEDED, RateLimitMiddleware, api_key_identity
+from app.rate_limits import RateCounter, route_rate_limit
+from app.redis_lean import LeanRedis
+from app.settings import ConfigError, Settings, load_settings
 from app.tenants.service import NewTenant
 from tests.notes.test_notes_api import auth
 from tests.processes import free_port
@@ -80,6 +84,107 @@ def test_each_principal_has_its_own_limit(
         other = client.get("/api/v1/notes", headers=auth(second))
     assert own == [200, 200, 429]
     assert other.status_code == 200
+
+
+def test_re_spelling_the_authorization_header_keeps_the_spent_quota(
+    make_settings: Callable[..., Settings], new_tenant: Callable[[], NewTenant]
+) -> None:
+    """Once a key's quota is spent, `bearer`, `BEARER` or a doubled space do not reset it."""
+    app = create_app(make_settings(rate_limit_per_principal="2/minute"))
+    key = new_tenant().api_key
+    spellings = [f"Bearer {key}", f"Bearer {key}", f"bearer {key}", f"BEARER {key}"]
+    spellings.append(f"Bearer  {key}")
+    with _client(app) as client:
+        statuses = [
+            client.get("/api/v1/notes", headers={"Authorization": spelling}).status_code
+            for spelling in spellings
+        ]
+    assert statuses == [200, 200, 429, 429, 429]
+
+
+def test_the_principal_bucket_is_the_key_id_and_never_the_secret(
+    new_tenant: Callable[[], NewTenant],
+) -> None:
+    """The bucket names the key id; the secret, or its stored hash, never appears in Redis."""
+    key = new_tenant().api_key
+    key_id, secret_hash = parse_key(key) or pytest.fail("the issued key does not parse")
+    identity = api_key_identity(key.encode())
+    assert identity is not None
+    assert identity.startswith(f"key:{key_id.hex}:")
+    assert key.rsplit("_", 1)[1] not in identity
+    assert secret_hash.hex() not in identity
+    assert api_key_identity(b"ak_not-a-key") is None
+
+
+def test_the_parsed_credential_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch, service_urls: ServiceUrls
+) -> None:
+    """A flood of distinct junk credentials cannot grow the middleware's memory without end."""
+    monkeypatch.setattr(rate_limit, "PRINCIPAL_MEMO_ENTRIES", 8)
+    counter = RateCounter(LeanRedis(service_urls.redis_url), "t:")
+    middleware = RateLimitMiddleware(
+        FastAPI(), counter, "1/second", "1/second", [], "https://support.example/"
+    )
+    for i in range(100):
+        scope = {"headers": [(b"authorization", f"Bearer junk-{i}".encode())]}
+        assert middleware._principal(scope) is None
+    assert len(middleware._principals) <= 8
+
+
+def _statuses_from(app: FastAPI, addresses: list[str]) -> list[int]:
+    statuses = []
+    for address in addresses:
+        with _client(app, ip=address) as client:
+            statuses.append(client.get("/api/v1/notes/x").status_code)
+    return statuses
+
+
+def test_ipv6_addresses_of_one_64_share_a_bucket(make_settings: Callable[..., Settings]) -> None:
+    """Rotating addresses inside one /64 does not buy quota; another /64 has its own bucket."""
+    app = create_app(make_settings(rate_limit_per_ip="3/minute"))
+    same_64 = [f"2001:db8:7:1::{suffix}" for suffix in ("1", "2", "ab:cd", "ffff:1:2")]
+    assert _statuses_from(app, [*same_64, "2001:db8:7:2::1"]) == [401, 401, 401, 429, 401]
+
+
+def test_the_ipv6_prefix_is_configurable(make_settings: Callable[..., Settings]) -> None:
+    """With RATE_LIMIT_IPV6_PREFIX=48, two /64s of one /48 share a bucket; /128 splits them."""
+    wide = create_app(make_settings(rate_limit_per_ip="1/minute", rate_limit_ipv6_prefix=48))
+    assert _statuses_from(wide, ["2001:db8:9:1::1", "2001:db8:9:2::1"]) == [401, 429]
+    exact = create_app(make_settings(rate_limit_per_ip="1/minute", rate_limit_ipv6_prefix=128))
+    assert _statuses_from(exact, ["2001:db8:9:1::1", "2001:db8:9:1::2"]) == [401, 401]
+
+
+@pytest.mark.parametrize("prefix", ["16", "129", "64.5", "wide"])
+def test_an_ipv6_prefix_outside_32_to_128_stops_the_process(
+    monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> None:
+    """RATE_LIMIT_IPV6_PREFIX must be a whole number of bits from 32 to 128, and is named."""
+    monkeypatch.setenv("RATE_LIMIT_IPV6_PREFIX", prefix)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "RATE_LIMIT_IPV6_PREFIX" in caught.value.problems
+
+
+def test_an_ipv4_mapped_address_shares_the_ipv4_bucket(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """`::ffff:2.2.2.2` (a dual-stack socket's view of 2.2.2.2) is limited as 2.2.2.2."""
+    app = create_app(make_settings(rate_limit_per_ip="1/minute"))
+    assert _statuses_from(app, ["2.2.2.2", "::ffff:2.2.2.2"]) == [401, 429]
+
+
+def test_a_trusted_proxy_on_a_dual_stack_socket_is_still_trusted(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A proxy in 10.0.0.0/8 seen as `::ffff:10.1.2.3` forwards each client to its own bucket."""
+    settings = make_settings(rate_limit_per_ip="1/minute", trusted_proxies="10.0.0.0/8")
+    app = create_app(settings)
+    with _client(app, ip="::ffff:10.1.2.3") as proxy:
+        statuses = [
+            proxy.get("/api/v1/notes/x", headers={"X-Forwarded-For": client}).status_code
+            for client in ("198.51.100.1", "198.51.100.2", "::ffff:198.51.100.1")
+        ]
+    assert statuses == [401, 401, 429]
 
 
 def test_a_route_can_declare_a_tighter_limit(make_settings: Callable[..., Settings]) -> None:
@@ -153,16 +258,15 @@ def test_forwarded_for_from_a_trusted_proxy_identifies_clients(
 def test_redis_down_fails_open_and_is_logged(
     make_settings: Callable[..., Settings], log_lines: LogLines
 ) -> None:
-    """Without Redis requests are still served; each miss is logged as fail-open."""
+    """Without Redis requests are still served; 30 fail-open requests log one warning, not 30."""
     app = create_app(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     log_lines()
     with _client(app) as client:
-        response = client.get("/api/v1/notes/x")
-    assert response.status_code == 401
-    assert "ratelimit" not in response.headers
+        responses = [client.get("/api/v1/notes/x") for _ in range(30)]
+    assert {response.status_code for response in responses} == {401}
+    assert all("ratelimit" not in response.headers for response in responses)
     events = [line for line in log_lines() if line["event"] == "rate_limit_unavailable"]
-    assert events
-    assert events[0]["fail_open"] is True
+    assert [(event["fail_open"], event.get("suppressed")) for event in events] == [(True, 0)]
 
 
 @pytest.mark.parametrize(
@@ -173,6 +277,9 @@ def test_redis_down_fails_open_and_is_logged(
         ("10.0.0.2", "9.9.9.9, 1.2.3.4, 10.0.0.3", "1.2.3.4"),
         ("10.0.0.2", "10.0.0.5", "10.0.0.2"),
         ("10.0.0.2", "not-an-ip", "10.0.0.2"),
+        ("::ffff:10.0.0.2", "1.2.3.4", "1.2.3.4"),
+        ("10.0.0.2", "1.2.3.4, ::ffff:10.0.0.3", "1.2.3.4"),
+        ("10.0.0.2", "::ffff:1.2.3.4", "1.2.3.4"),
     ],
 )
 def test_client_ip_walks_the_chain_from_the_right(peer: str, forwarded: str, expected: str) -> None:

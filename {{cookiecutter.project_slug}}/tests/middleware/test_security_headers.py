@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 
@@ -83,7 +84,9 @@ def test_security_headers_on_every_response(
 def test_hsts_only_in_production(make_settings: Callable[..., Settings]) -> None:
     """Production responses add HSTS; a year, subdomains included."""
     settings = make_settings(
-        environment="production", secret_key="p" * 40, support_url="https://help.acme.test/"
+        environment="production",
+        secret_key=secrets.token_urlsafe(32),
+        support_url="https://help.acme.test/",
     )
     with TestClient(create_app(settings)) as client:
         response = client.get("/health/live")
@@ -115,7 +118,9 @@ def test_api_docs_get_their_own_nonce_policy(client: TestClient) -> None:
 def test_api_docs_are_off_in_production(make_settings: Callable[..., Settings]) -> None:
     """Production serves neither the docs page nor the OpenAPI document by default."""
     settings = make_settings(
-        environment="production", secret_key="p" * 40, support_url="https://help.acme.test/"
+        environment="production",
+        secret_key=secrets.token_urlsafe(32),
+        support_url="https://help.acme.test/",
     )
     with TestClient(create_app(settings)) as client:
         assert client.get("/docs").status_code == 404

@@ -24,6 +24,7 @@ class Receiver:
     url: str
     statuses: deque[int] = field(default_factory=deque)
     deliveries: list[Delivery] = field(default_factory=list)
+    location: str = ""  # sent as Location with every answer when set (redirect tests)
 
     def fail_with(self, *statuses: int) -> None:
         """Answer these statuses to the next deliveries; 204 after the script runs out."""
@@ -44,6 +45,8 @@ def _handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
             headers = {name.lower(): value for name, value in self.headers.items()}
             state.deliveries.append(Delivery(self.path, headers, body))
             self.send_response(state.statuses.popleft() if state.statuses else 204)
+            if state.location:
+                self.send_header("Location", state.location)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

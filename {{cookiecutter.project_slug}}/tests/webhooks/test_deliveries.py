@@ -26,6 +26,7 @@ from app.tenants.service import NewTenant
 from app.webhooks.verify import WebhookVerifier
 from app.worker import operations
 from tests.notes.test_notes_api import fresh_key
+from tests.webhooks.conftest import LOOPBACK
 from tests.webhooks.receiver import Delivery, receiver
 
 PATH = "/api/v1/webhook-endpoints"
@@ -37,8 +38,10 @@ def client(
     make_settings: Callable[..., Settings],
     worker_env: dict[str, str],
 ) -> Iterator[TestClient]:
-    """An app whose outbox relay publishes to the running worker's queue."""
-    with TestClient(create_app(make_settings(task_queue=worker_env["TASK_QUEUE"]))) as client:
+    """An app whose outbox relay publishes to the running worker's queue, and which accepts the
+    loopback receivers of these tests (like the worker, see conftest.py)."""
+    settings = make_settings(task_queue=worker_env["TASK_QUEUE"], webhook_allowed_networks=LOOPBACK)
+    with TestClient(create_app(settings)) as client:
         yield client
 
 
@@ -48,7 +51,7 @@ def _register(client: TestClient, tenant: NewTenant, url: str) -> dict[str, Any]
     return dict(response.json())
 
 
-def _create_note(client: TestClient, tenant: NewTenant, title: str) -> dict[str, Any]:
+def create_note(client: TestClient, tenant: NewTenant, title: str) -> dict[str, Any]:
     response = client.post("/api/v1/notes", json={"title": title}, headers=fresh_key(tenant))
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -84,7 +87,7 @@ def test_a_new_note_is_delivered_signed_to_its_tenants_endpoint_only(
     with receiver() as alice_in, receiver() as bob_in:
         secret = _register(client, alice, alice_in.url)["secret"]
         _register(client, bob, bob_in.url)
-        note = _create_note(client, alice, "for alice's receiver")
+        note = create_note(client, alice, "for alice's receiver")
         [delivery] = alice_in.wait_for(1)
         time.sleep(1.0)  # room for a stray delivery to show up
         assert len(alice_in.deliveries) == 1
@@ -109,7 +112,7 @@ def test_a_failing_receiver_gets_the_same_webhook_id_on_every_retry(
     with receiver() as inbound:
         inbound.fail_with(500, 503)
         secret = _register(client, tenant, inbound.url)["secret"]
-        _create_note(client, tenant, "retried")
+        create_note(client, tenant, "retried")
         deliveries = inbound.wait_for(3)
         time.sleep(1.0)
         assert len(inbound.deliveries) == 3  # the third succeeded: no fourth attempt
@@ -127,15 +130,15 @@ def test_a_receiver_that_keeps_failing_is_dead_lettered(
     with receiver() as inbound:
         inbound.fail_with(500, 500, 500)
         endpoint_id = _register(client, tenant, inbound.url)["id"]
-        _create_note(client, tenant, "never delivered")
+        create_note(client, tenant, "never delivered")
         inbound.wait_for(3)
-        letter = _dead_letter_for(worker_settings, endpoint_id)
+        letter = dead_letter_for(worker_settings, endpoint_id)
     assert letter["exception_type"] == "DeliveryFailedError"
     assert letter["attempts"] == 3
     assert "500" in letter["message"]
 
 
-def _dead_letter_for(settings: Settings, endpoint_id: str) -> dict[str, Any]:
+def dead_letter_for(settings: Settings, endpoint_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for line in operations.dlq_list(settings, as_json=True):

@@ -21,13 +21,20 @@ FAST_RETRIES = {
 
 
 @pytest.fixture(scope="module")
-def worker_env(service_urls: ServiceUrls) -> dict[str, str]:
+def worker_extra_env() -> dict[str, str]:
+    """More variables for the worker; a folder or module that needs some overrides this."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def worker_env(service_urls: ServiceUrls, worker_extra_env: dict[str, str]) -> dict[str, str]:
     return env_for(
         service_urls,
         TASK_QUEUE=f"test-{uuid.uuid4().hex[:10]}",
         LOG_FORMAT="json",
         WORKER_METRICS_PORT=str(free_port()),
         **FAST_RETRIES,
+        **worker_extra_env,
     )
 
 

@@ -7,7 +7,6 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from subprocess import Popen
 
 import pytest
 from redis import Redis
@@ -16,15 +15,16 @@ from app.settings import Settings
 from app.worker.celery_app import create_celery
 from tests.processes import start_app
 from tests.worker.crash_tasks import SLOW_TASK
+from tests.worker.output import ProcessOutput, not_json_lines
 
 
 @pytest.fixture
-def prefork_worker(worker_env: dict[str, str]) -> Iterator[Popen[str]]:
+def prefork_worker(worker_env: dict[str, str]) -> Iterator[ProcessOutput]:
     args = ["worker", "--pool", "prefork", "--concurrency", "1"]
-    process = start_app([*args, "--include", "tests.worker.crash_tasks"], worker_env)
-    yield process
-    process.terminate()
-    process.communicate(timeout=30)
+    output = ProcessOutput(start_app([*args, "--include", "tests.worker.crash_tasks"], worker_env))
+    yield output
+    if output.process.poll() is None:
+        output.stop()
 
 
 def _wait(predicate: Callable[[], bool], seconds: float = 60) -> None:
@@ -37,9 +37,10 @@ def _wait(predicate: Callable[[], bool], seconds: float = 60) -> None:
 
 
 def test_a_task_whose_worker_process_dies_is_redelivered_and_applied_once(
-    prefork_worker: Popen[str], worker_settings: Settings
+    prefork_worker: ProcessOutput, worker_settings: Settings
 ) -> None:
-    """Late ack + reject-on-worker-lost: after SIGKILL the task reruns; its effect lands once."""
+    """Late ack + reject-on-worker-lost: after SIGKILL the task reruns; its effect lands once.
+    The worker reports the killed child in a JSON log line, like everything else it writes."""
     assert worker_settings.redis_url is not None
     redis = Redis.from_url(worker_settings.redis_url.get_secret_value())
     key = f"crash-{uuid.uuid4().hex[:8]}"
@@ -53,6 +54,10 @@ def test_a_task_whose_worker_process_dies_is_redelivered_and_applied_once(
         assert len(pids) >= 2
         assert pids[0] == victim != pids[-1]
         assert int(redis.get(f"{key}:effect") or 0) == 1
+        assert prefork_worker.stop() == 0
+        assert not_json_lines(prefork_worker.stdout + prefork_worker.stderr) == []
+        killed = [line["event"] for line in prefork_worker.records() if "SIGKILL" in line["event"]]
+        assert killed, prefork_worker.tail()
     finally:
         redis.delete(f"{key}:pids", f"{key}:effect")
         redis.close()

@@ -12,6 +12,7 @@ import httpx2
 from app.settings import Settings
 from app.worker import operations
 from tests.processes import start_app
+from tests.worker.output import metric_value
 
 
 def _dead_letters(settings: Settings) -> list[dict[str, Any]]:
@@ -48,19 +49,11 @@ def test_retries_and_dead_letters_are_counted_on_the_worker_port(
     _wait_for(worker_settings, task_id)
     text = httpx2.get(f"http://127.0.0.1:{worker_env['WORKER_METRICS_PORT']}/metrics").text
     drill = 'task="app.worker.drill"'
-    assert _value(text, "task_dead_letters_total", drill) >= 1
-    assert _value(text, "task_retries_total", drill) >= 2
-    assert _value(text, "task_runs_total", f'{drill},outcome="dead_lettered"') >= 1
+    assert metric_value(text, "task_dead_letters_total", drill) >= 1
+    assert metric_value(text, "task_retries_total", drill) >= 2
+    assert metric_value(text, "task_runs_total", f'{drill},outcome="dead_lettered"') >= 1
     assert "task_duration_seconds_bucket" in text
     assert f'task_queue_depth{{queue="{worker_env["TASK_QUEUE"]}"}}' in text
-
-
-def _value(text: str, name: str, labels: str) -> float:
-    wanted = labels.split(",")
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{") and all(label in line for label in wanted):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name}{{{labels}}} not exported:\n{text[-1500:]}")
 
 
 def test_replay_re_enqueues_and_keeps_the_record(

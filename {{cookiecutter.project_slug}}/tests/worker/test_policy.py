@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import random
+import statistics
 
 import pytest
+from asyncpg.exceptions import (  # type: ignore[import-untyped,unused-ignore]  # no stubs
+    AdminShutdownError,
+    CannotConnectNowError,
+    ConnectionDoesNotExistError,
+    UniqueViolationError,
+)
 
 from app.worker.policy import Decision, RetryPolicy, TransientError, backoff, decide
 
@@ -45,3 +52,51 @@ def test_backoff_is_full_jitter_capped_at_max_delay(retry_number: int) -> None:
     ceiling = min(60.0, 2.0 * 2**retry_number)
     assert all(0 <= delay <= ceiling for delay in delays)
     assert max(delays) > ceiling * 0.8
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connect call failed"),
+        TimeoutError(),
+        ConnectionDoesNotExistError("connection was closed"),  # SQLSTATE 08003
+        AdminShutdownError("terminating connection due to administrator command"),  # 57P01
+        CannotConnectNowError("the database system is starting up"),  # 57P03
+    ],
+    ids=type,
+)
+def test_connection_failures_are_transient_for_every_task(error: Exception) -> None:
+    """A database or network outage is retried even by a task that declared no transient
+    errors of its own: the work is fine, the moment is not."""
+    assert decide(error, 0, POLICY, transient=()).action == "retry"
+
+
+def test_a_connection_failure_behind_a_task_error_is_transient() -> None:
+    """A task that wraps the outage in its own error (`raise ... from`) is still retried."""
+    error = RuntimeError("could not load the endpoint")
+    error.__cause__ = ConnectionRefusedError(111, "Connect call failed")
+    assert decide(error, 0, POLICY, transient=()).action == "retry"
+
+
+def test_other_database_errors_stay_permanent() -> None:
+    """A constraint violation (SQLSTATE 23505) is a bug or bad data: retrying cannot help."""
+    assert decide(UniqueViolationError("duplicate key"), 0, POLICY).action == "dead_letter"
+
+
+def test_connection_failures_are_still_bounded() -> None:
+    """An outage longer than the retries ends in the dead-letter path like any transient error."""
+    decision = decide(ConnectionRefusedError(), POLICY.max_retries, POLICY)
+    assert decision == Decision("dead_letter", reason="retries exhausted")
+
+
+def test_backoff_draws_are_spread_over_the_whole_range() -> None:
+    """Full jitter: delays are uniform over [0, ceiling] (mean near half of it, a quarter of them
+    under a quarter of it), not all at the ceiling, so clients that failed together retry apart."""
+    rng = random.Random(7)  # noqa: S311 - reproducible jitter, not cryptography
+    ceiling = 16.0  # retry 3 of POLICY: 2 * 2**3
+    delays = [backoff(3, POLICY, rng) for _ in range(2000)]
+    assert len(set(delays)) > 1900
+    assert statistics.mean(delays) == pytest.approx(ceiling / 2, rel=0.05)
+    below_quarter = sum(delay < ceiling / 4 for delay in delays) / len(delays)
+    assert below_quarter == pytest.approx(0.25, abs=0.04)
+    assert min(delays) < ceiling * 0.01

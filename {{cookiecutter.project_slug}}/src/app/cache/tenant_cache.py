@@ -9,7 +9,8 @@
 - Single flight: a miss takes a Redis lock (`SET NX PX` with a random token, released by a script
   only while the token is still ours); the others wait briefly for its value, or serve the stale
   entry while an early refresh runs. Within one process, concurrent misses share one future.
-- Redis down: the cache is bypassed (computed every time), logged and counted; never an error.
+- Redis down: the cache is bypassed (computed every time) and counted every time, never an
+  error; the warning is logged once per interval per namespace, with a `suppressed` count.
 
 Written on redis-py directly: cashews, the maintained asyncio cache, pickles values, brings its
 own Redis client, and its early rebuild is a fixed window, not XFetch.
@@ -34,6 +35,7 @@ from redis.exceptions import RedisError
 
 from app.logging import get_logger
 from app.metrics import CACHE_REQUESTS
+from app.throttled_warning import ThrottledWarning
 
 log = get_logger("app.cache")
 _RELEASE = (
@@ -73,6 +75,8 @@ class TenantCache:
         self._rng = rng
         self._release = redis.register_script(_RELEASE) if redis is not None else None
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._unavailable = ThrottledWarning(log, "cache_unavailable")
+        self._invalidation_failed = ThrottledWarning(log, "cache_invalidation_failed")
 
     def key(self, tenant_id: uuid.UUID, name: str) -> str:
         return f"{self._prefix}{tenant_id}:{name}"
@@ -97,9 +101,7 @@ class TenantCache:
         try:
             await self._redis.delete(self.key(tenant_id, name))
         except RedisError as exc:
-            log.warning(
-                "cache_invalidation_failed", namespace=self._policy.namespace, error=str(exc)
-            )
+            self._invalidation_failed(namespace=self._policy.namespace, error=str(exc))
             self._count("invalidation_failed")
 
     def _refresh_early(self, entry: _Entry) -> bool:
@@ -171,7 +173,7 @@ class TenantCache:
         await self._redis.set(key, json.dumps(stored, separators=(",", ":")), px=int(ttl * 1000))
 
     async def _bypass(self, compute: Compute, exc: RedisError) -> Any:
-        log.warning("cache_unavailable", namespace=self._policy.namespace, error=type(exc).__name__)
+        self._unavailable(namespace=self._policy.namespace, error=type(exc).__name__)
         self._count("bypass")
         return await compute()
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import pool, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.settings import load_settings
 
@@ -46,7 +49,23 @@ def migration_owner_url(config: Config) -> str:
 
 def upgrade(owner_url: str, runtime_url: str, revision: str = "head") -> None:
     """Migrate the database up to `revision` as the owner, granting to the runtime role."""
-    command.upgrade(alembic_config(owner_url, runtime_url), revision)
+    config = alembic_config(owner_url, runtime_url)
+    command.upgrade(config, revision)
+    asyncio.run(_let_runtime_read_revision(owner_url, config.attributes["runtime_role"]))
+
+
+async def _let_runtime_read_revision(owner_url: str, runtime_role: str) -> None:
+    """Readiness compares the schema's revision with the code's (app.health.schema), as the
+    runtime role; Alembic creates its version table after the migrations' own grants ran."""
+    engine = create_async_engine(
+        owner_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT", hide_parameters=True
+    )
+    try:
+        async with engine.connect() as connection:
+            role = connection.dialect.identifier_preparer.quote(runtime_role)
+            await connection.execute(text(f"GRANT SELECT ON alembic_version TO {role}"))
+    finally:
+        await engine.dispose()
 
 
 def downgrade(owner_url: str, runtime_url: str, revision: str = "base") -> None:

@@ -18,10 +18,10 @@ RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
 
 def sqlstate_of(error: BaseException) -> str | None:
     """The five-character SQLSTATE of a database error, if it carries one."""
-    if isinstance(error, DBAPIError):
-        code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-        return str(code) if code else None
-    return None
+    # asyncpg's own exceptions carry `sqlstate` too, when one escapes SQLAlchemy unwrapped.
+    source = error.orig if isinstance(error, DBAPIError) else error
+    code = getattr(source, "sqlstate", None) or getattr(source, "pgcode", None)
+    return code if isinstance(code, str) and len(code) == 5 else None
 
 
 def is_retryable(error: BaseException) -> bool:

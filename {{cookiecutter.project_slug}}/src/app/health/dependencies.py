@@ -15,6 +15,10 @@ from app.logging import get_logger
 log = get_logger("app.health")
 
 
+class DependencyNotReadyError(Exception):
+    """A dependency answers but cannot serve; the message is safe to show and names the fix."""
+
+
 @dataclass(frozen=True)
 class Dependency:
     name: str
@@ -35,6 +39,8 @@ async def _run_check(dependency: Dependency, seconds: float) -> CheckResult:
         await asyncio.wait_for(dependency.check(), timeout=seconds)
     except Exception as exc:  # noqa: BLE001 - any failure means "down"; the type is reported
         reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        if isinstance(exc, DependencyNotReadyError):
+            reason = str(exc)
         log.warning("dependency_down", dependency=dependency.name, reason=reason)
         return CheckResult(dependency.name, dependency.critical, up=False, error=reason)
     return CheckResult(dependency.name, dependency.critical, up=True)

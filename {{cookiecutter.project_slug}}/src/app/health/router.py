@@ -49,10 +49,12 @@ async def ready(request: Request) -> Readiness:
         )
         for result in results
     }
-    failed = sorted(result.name for result in results if result.critical and not result.up)
+    failed = sorted(
+        f"{result.name} ({result.error})" for result in results if result.critical and not result.up
+    )
     if failed:
         raise ServiceUnavailableError(
-            f"critical dependency down: {', '.join(failed)}",
+            f"critical dependency down: {'; '.join(failed)}",
             retry_after=5,
             checks={name: check.model_dump() for name, check in checks.items()},
         )

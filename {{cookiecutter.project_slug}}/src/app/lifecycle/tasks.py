@@ -17,7 +17,9 @@ async def purge_now(settings: Settings) -> dict[str, int] | None:
     """Run every retention rule once, as the owner role."""
     if settings.database_owner_url is None:
         raise ValueError("DATABASE_OWNER_URL is required to purge")
-    engine = create_async_engine(settings.database_owner_url.get_secret_value())
+    engine = create_async_engine(
+        settings.database_owner_url.get_secret_value(), hide_parameters=True
+    )
     try:
         deleted = await purge_expired(engine, retention_policies(settings))
     finally:

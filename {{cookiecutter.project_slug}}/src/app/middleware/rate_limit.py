@@ -3,7 +3,11 @@
 Headers follow draft-ietf-httpapi-ratelimit-headers-10: `RateLimit-Policy: "ip";q=600;w=60` and
 `RateLimit: "ip";r=599;t=60` for the tightest policy. Requests that fail authentication still
 count against the IP limit, which is what slows key guessing. Redis is optional: when it is down
-the request is served (fail open), and the failure is logged.
+the request is served (fail open), counted, and logged once per interval (`ThrottledWarning`).
+
+Identities: the IP bucket is the client's address, or its IPv6 network (`client_ip`); the
+principal bucket is the parsed credential, never the header as sent, so `bearer KEY` and
+`Bearer  KEY` spend the same quota as `Bearer KEY`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from fastapi import FastAPI
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.client_ip import client_ip
+from app.auth.api_keys import parse_key
+from app.client_ip import client_ip, rate_limit_identity
 from app.logging import get_logger
 from app.metrics import RATE_LIMIT_DECISIONS
 from app.middleware.headers import RawHeader, set_headers
@@ -25,6 +30,7 @@ from app.problems import problem_body, render_problem
 from app.rate_limits import ROUTE_LIMIT_KEY, RateCounter, RatePolicy, Usage, parse_rate
 from app.routes import api_routes
 from app.settings import IPNetwork
+from app.throttled_warning import ThrottledWarning
 
 log = get_logger("app.rate_limit")
 EXEMPT_PREFIXES = ("/health/", "/metrics")
@@ -43,13 +49,23 @@ def _route_limits(app: FastAPI) -> list[RouteLimit]:
     return limits
 
 
-def _principal_bucket(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            # A digest of the whole credential: nobody can aim at another client's bucket
-            # without holding that client's key.
-            return hashlib.sha256(value).hexdigest()[:32]
-    return None
+def api_key_identity(token: bytes) -> str | None:
+    """The principal bucket of an API key: its id, plus a fragment of its secret's hash.
+
+    The fragment keeps the original promise that nobody can aim at another client's bucket
+    without holding that client's key (a key id alone shows up in listings and logs). A token
+    that is not an API key has no principal bucket; it fails authentication, on its IP's quota.
+    """
+    parsed = parse_key(token.decode("latin-1"))
+    if parsed is None:
+        return None
+    key_id, secret_hash = parsed
+    return f"key:{key_id.hex}:{secret_hash[:8].hex()}"
+
+
+# Parsed credentials by a digest of the token (no plaintext secret kept in memory): a busy
+# client pays for one hash per request, not for parsing. Emptied when full.
+PRINCIPAL_MEMO_ENTRIES = 4096
 
 
 RATE_LIMIT_FIELDS = frozenset({b"ratelimit-policy", b"ratelimit"})
@@ -76,6 +92,7 @@ class RateLimitMiddleware:
         per_principal: str,
         trusted_proxies: Sequence[IPNetwork],
         support_url: str,
+        ipv6_prefix: int = 64,
     ) -> None:
         self.app = app
         self.counter = counter
@@ -84,11 +101,29 @@ class RateLimitMiddleware:
         self.trusted_proxies = list(trusted_proxies)
         self.support_url = support_url
         self._route_limits: list[RouteLimit] | None = None
+        self.ipv6_prefix = ipv6_prefix
         self._allowed = RATE_LIMIT_DECISIONS.labels("allowed")  # every request: look it up once
+        self._unavailable = ThrottledWarning(log, "rate_limit_unavailable")
+        self._principals: dict[bytes, str | None] = {}
+
+    def _principal(self, scope: Scope) -> str | None:
+        """The caller's credential identity (an API key; a session later), not its spelling."""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                parts = value.split()  # any case of the scheme, any run of spaces
+                if len(parts) != 2:
+                    return None
+                digest = hashlib.sha256(parts[1]).digest()
+                if digest not in self._principals:
+                    if len(self._principals) >= PRINCIPAL_MEMO_ENTRIES:
+                        self._principals.clear()
+                    self._principals[digest] = api_key_identity(parts[1])
+                return self._principals[digest]
+        return None
 
     def _checks(self, scope: Scope) -> list[tuple[RatePolicy, str]]:
-        ip = client_ip(scope, self.trusted_proxies)
-        principal = _principal_bucket(scope)
+        ip = rate_limit_identity(client_ip(scope, self.trusted_proxies), self.ipv6_prefix)
+        principal = self._principal(scope)
         checks = [(self.per_ip, ip)]
         if principal is not None:
             checks.append((self.per_principal, principal))
@@ -106,7 +141,7 @@ class RateLimitMiddleware:
         try:
             usages = await self.counter.hit(self._checks(scope))
         except (RedisError, OSError) as error:
-            log.warning("rate_limit_unavailable", error=type(error).__name__, fail_open=True)
+            self._unavailable(error=type(error).__name__, fail_open=True)
             RATE_LIMIT_DECISIONS.labels("fail_open").inc()
             await self.app(scope, receive, send)
             return

@@ -10,7 +10,10 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.middleware.access_log import AccessLogMiddleware
+from app.middleware.body_limit import BodyLimitMiddleware
+from app.middleware.concurrency import ConcurrencyLimitMiddleware
 from app.middleware.correlation import CorrelationIdMiddleware
+from app.middleware.json_body import JsonBodyMiddleware
 from app.middleware.rate_limit import RateLimitMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.tracing import ServerSpanMiddleware
@@ -26,6 +29,9 @@ def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) ->
     # Innermost: catches whatever escaped the exception handlers, so that 500 still passes
     # through the security headers, the access log and the correlation id below.
     app.add_middleware(UnhandledErrorMiddleware, support_url=str(settings.support_url))
+    # 415 and duplicate JSON keys inside the rate limit, so a limited client's body is never
+    # collected and parsed; inside the body limit, which bounds what it collects.
+    app.add_middleware(JsonBodyMiddleware, support_url=str(settings.support_url))
     # Rate limits before any route work (authentication included) but inside the headers and
     # the log, so a 429 is logged, correlated and carries the security headers. No Redis
     # configured (only possible outside `serve`): nothing to count with.
@@ -41,8 +47,23 @@ def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) ->
             per_ip=settings.rate_limit_per_ip,
             per_principal=settings.rate_limit_per_principal,
             trusted_proxies=settings.trusted_proxies,
+            ipv6_prefix=settings.rate_limit_ipv6_prefix,
             support_url=str(settings.support_url),
         )
+    # Body size and time outside the rate limit: an announced oversized body costs no Redis
+    # round trip, and every layer inside reads the body through its counting `receive`.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        body_timeout=settings.request_body_timeout,
+        support_url=str(settings.support_url),
+    )
+    # Shed load before any other work; inside the headers and the log, so a 503 is complete.
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        limit=settings.max_concurrent_requests,
+        support_url=str(settings.support_url),
+    )
     # Security headers on every response: the 500 above, the router's 404/405, problem pages.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     # The access log sits inside correlation, so its line carries the request id.
@@ -55,5 +76,7 @@ def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) ->
     # skips the attribute work, and there is no internal span per ASGI message (performance.md).
     if tracing_enabled():
         app.add_middleware(
-            ServerSpanMiddleware, excluded_paths=("/health/live", "/health/ready", "/metrics")
+            ServerSpanMiddleware,
+            excluded_paths=("/health/live", "/health/ready", "/metrics"),
+            trusted_peers=settings.tracing_trusted_peers,
         )

@@ -10,17 +10,24 @@ attributes (`collect_request_attributes`, the same function) and the response st
 unsampled span context: log lines carry its trace id, and outgoing calls propagate it.
 
 The incoming `traceparent`/`baggage` go through the globally configured propagator, as before.
+A caller outside `trusted_peers` (TRACING_TRUSTED_PEERS: its TCP address, never a forwarded one)
+keeps its trace id, but its sampled flag is ignored: the context is marked for the sampler
+(app.telemetry.LocalDecisionForUntrusted), so a client cannot decide what we record and export.
+The query string never reaches an attribute: it holds what users search for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import ipaddress
+from collections.abc import Collection, Sequence
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.instrumentation.asgi import collect_request_attributes, set_status_code
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.middleware.access_log import route_template
+from app.settings import IPNetwork
+from app.telemetry import UNTRUSTED_PARENT
 
 _PROPAGATED = (b"traceparent", b"tracestate", b"baggage")
 
@@ -34,10 +41,12 @@ class ServerSpanMiddleware:
         app: ASGIApp,
         excluded_paths: Collection[str] = (),
         tracer: trace.Tracer | None = None,
+        trusted_peers: Sequence[IPNetwork] = (),
     ) -> None:
         self.app = app
         self.excluded_paths = frozenset(excluded_paths)
         self._tracer = tracer
+        self.trusted_peers = tuple(trusted_peers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.excluded_paths:
@@ -51,8 +60,13 @@ class ServerSpanMiddleware:
             if name in _PROPAGATED
         }
         parent = propagate.extract(carrier) if carrier else None
+        decide_in = parent
+        if parent is not None and not self._trusted(scope):
+            decide_in = context.set_value(UNTRUSTED_PARENT, True, parent)
         # Named by method until the router has matched: the template is known only afterwards.
-        span = self._tracer.start_span(scope["method"], context=parent, kind=trace.SpanKind.SERVER)
+        span = self._tracer.start_span(
+            scope["method"], context=decide_in, kind=trace.SpanKind.SERVER
+        )
         # attach/detach rather than `trace.use_span`, a generator-based context manager that
         # costs more than the rest of an unsampled request's tracing.
         token = context.attach(trace.set_span_in_context(span, parent))
@@ -65,9 +79,22 @@ class ServerSpanMiddleware:
             context.detach(token)
             span.end()
 
+    def _trusted(self, scope: Scope) -> bool:
+        """Whether the TCP peer may decide sampling for us (asked only when it sent a context)."""
+        peer = scope["client"][0] if scope.get("client") else None
+        if not self.trusted_peers or peer is None:
+            return False
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_peers)
+
     async def _traced(self, span: trace.Span, scope: Scope, receive: Receive, send: Send) -> None:
+        # Without the query string: `http.url`, `http.target` and `url.query` would hold it.
+        bare = {**scope, "query_string": b""}
         # The instrumentation's helpers are unannotated.
-        span.set_attributes(collect_request_attributes(scope))  # type: ignore[no-untyped-call]
+        span.set_attributes(collect_request_attributes(bare))  # type: ignore[no-untyped-call]
 
         async def send_with_status(message: Message) -> None:
             if message["type"] == "http.response.start":

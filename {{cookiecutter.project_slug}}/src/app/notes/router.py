@@ -12,6 +12,7 @@ from app.auth.principal import CurrentPrincipal
 from app.etags import etag_for, matches_if_none_match
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
+from app.locations import location_for
 from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
 from app.notes.service import NotesServiceDep
 
@@ -48,7 +49,7 @@ async def create_note(
     async def work(session: AsyncSession) -> StoredResponse:
         note = NoteOut.model_validate(await notes.create_in(session, principal, payload))
         headers = {
-            "Location": str(request.url_for("get_note", note_id=note.id)),
+            "Location": location_for(request, "get_note", note_id=note.id),
             "ETag": etag_for(note.version),
             "Cache-Control": REVALIDATE,
         }

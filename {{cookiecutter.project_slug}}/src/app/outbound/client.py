@@ -31,7 +31,9 @@ from app.errors import ServiceUnavailableError
 from app.health.dependencies import Dependency
 from app.logging import get_logger
 from app.metrics import OUTBOUND_REQUESTS, OUTBOUND_RETRIES
+from app.outbound.destinations import ForbiddenDestinationError
 from app.outbound.policy import RETRYABLE_STATUSES, RetryBudget, may_retry, retry_after_seconds
+from app.telemetry import drop_query_from_client_span
 
 log = get_logger("app.outbound")
 
@@ -91,7 +93,9 @@ class OutboundClient:
     ) -> None:
         self.dependency = dependency
         timeout = httpx2.Timeout(dependency.read_timeout, connect=dependency.connect_timeout)
-        traced = AsyncOpenTelemetryTransportHttpx2(transport or httpx2.AsyncHTTPTransport())
+        traced = AsyncOpenTelemetryTransportHttpx2(
+            transport or httpx2.AsyncHTTPTransport(), request_hook=drop_query_from_client_span
+        )
         self._http = httpx2.AsyncClient(
             base_url=dependency.base_url, timeout=timeout, transport=traced
         )
@@ -99,6 +103,8 @@ class OutboundClient:
             fail_max=dependency.breaker_failures,
             reset_timeout=dependency.breaker_reset_seconds,
             name=dependency.name,
+            # A destination the guard refuses (destinations.py) is not a failing dependency.
+            exclude=[ForbiddenDestinationError],
         )
         self._budget = budget or RetryBudget()
         self._backoff = wait_random_exponential(
@@ -109,7 +115,8 @@ class OutboundClient:
         """Send with retries; a 4xx or a final 5xx is returned, an unreachable upstream raises.
 
         Raises DependencyUnavailableError (a 503 problem with Retry-After) when the breaker is
-        open or the upstream could not be reached within the attempts allowed.
+        open or the upstream could not be reached within the attempts allowed, and
+        ForbiddenDestinationError, unretried, when a GuardedTransport refuses the destination.
         """
         request = self._http.build_request(method, url, **kwargs)
         self._budget.record_request()
@@ -122,6 +129,9 @@ class OutboundClient:
                 f"{self.dependency.name} is failing; calls are paused for a while.",
                 retry_after=max(1, round(self.dependency.breaker_reset_seconds)),
             ) from exc
+        except ForbiddenDestinationError:
+            self._count("refused")
+            raise
         except httpx2.TransportError as exc:
             self._count("transport_error")
             raise DependencyUnavailableError(

@@ -24,7 +24,7 @@ class Tenant(Base):
 
 class ApiKey(Base):
     """A machine client's key. Only a SHA-256 of the secret is stored; the runtime role cannot
-    read this table at all and authenticates through the `authenticate_api_key` function."""
+    read this table at all and authenticates through the `verify_api_key` function."""
 
     __tablename__ = "api_keys"
 
@@ -36,3 +36,5 @@ class ApiKey(Base):
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # NULL: never expires. `verify_api_key` refuses the key from this instant on.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

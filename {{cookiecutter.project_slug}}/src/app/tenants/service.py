@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.api_keys import issue_key
 from app.db.tenancy import set_tenant
-from app.tenants.models import ApiKey, Tenant
+from app.tenants.key_lifecycle import insert_api_key
+from app.tenants.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -19,15 +19,12 @@ class NewTenant:
 
 
 async def create_tenant(session: AsyncSession, name: str) -> NewTenant:
-    """Insert a tenant and its first API key; the plaintext key is returned once, never stored."""
+    """Insert a tenant and its first API key (no expiry); the plaintext key is returned once,
+    never stored."""
     tenant_id = uuid.uuid4()
     # Row-level security is forced even for the owner, so the insert runs as the new tenant.
     await set_tenant(session, tenant_id)
-    key = issue_key()
     session.add(Tenant(id=tenant_id, name=name))
     await session.flush()
-    session.add(
-        ApiKey(id=key.key_id, tenant_id=tenant_id, name="default", secret_hash=key.secret_hash)
-    )
-    await session.flush()
-    return NewTenant(tenant_id=tenant_id, api_key=key.plaintext)
+    key = await insert_api_key(session, tenant_id, "default", lifetime=None)
+    return NewTenant(tenant_id=tenant_id, api_key=key.api_key)

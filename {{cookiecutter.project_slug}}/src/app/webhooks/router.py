@@ -22,7 +22,9 @@ NO_STORE = {"Cache-Control": "no-store"}
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookEndpointCreated,
-    responses=idempotent_post_responses("Invalid URL or too many endpoints"),
+    responses=idempotent_post_responses(
+        "Invalid URL, an internal or unresolvable destination, or too many endpoints"
+    ),
 )
 async def create_webhook_endpoint(
     payload: WebhookEndpointCreate,
@@ -32,7 +34,10 @@ async def create_webhook_endpoint(
     webhooks: WebhooksServiceDep,
 ) -> Response:
     """Register a URL for the tenant's events. The answer carries the signing secret, the only
-    time it is shown (a retry with the same `Idempotency-Key` replays that answer)."""
+    time it is shown (a retry with the same `Idempotency-Key` replays that answer). A URL whose
+    host is, or resolves to, an internal address is refused with a 422 naming `url`."""
+    # Before the transaction: the DNS lookup must not hold a database connection.
+    await webhooks.check_destination(payload.url)
 
     async def work(session: AsyncSession) -> StoredResponse:
         created = await webhooks.create_in(session, principal, payload)

@@ -12,8 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.db.session import Database
 from app.errors import NotFoundError, UnprocessableError
+from app.outbound.destinations import (
+    DestinationGuard,
+    ForbiddenDestinationError,
+    UnresolvedDestinationError,
+)
 from app.webhooks import repository
 from app.webhooks.schemas import (
+    EndpointUrl,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
     WebhookEndpointList,
@@ -23,6 +29,7 @@ from app.webhooks.sealing import seal, sealing_key
 from app.webhooks.signing import generate_secret
 
 NOT_FOUND = "No webhook endpoint with this id exists."
+RESOLVE_TIMEOUT = 5.0  # seconds: a slow resolver is an answer, not a held request
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,26 @@ class WebhooksService:
     database: Database
     # Seals each endpoint secret before it is stored (sealing.py).
     sealing_key: bytes
+    destinations: DestinationGuard
+
+    async def check_destination(self, url: EndpointUrl) -> None:
+        """Refuse a URL whose host is, or resolves to, an internal address (SSRF). The worker
+        checks again at every delivery: what a name resolves to may change after this."""
+        try:
+            await self.destinations.checked_addresses(
+                url.host or "", url.port or 0, RESOLVE_TIMEOUT
+            )
+        except ForbiddenDestinationError as error:
+            # The kind only: naming the address would map the internal DNS for the caller.
+            raise _url_problem(
+                f"url: the host is or resolves to an internal ({error.kind}) address; webhooks "
+                "are delivered to public addresses only."
+            ) from None
+        except UnresolvedDestinationError as error:
+            # A 422 even when the resolver only failed for now: the URL cannot be checked, and
+            # a 5xx would blame this service for the host's DNS.
+            retry = " just now; try again later" if error.temporary else " to any address"
+            raise _url_problem(f"url: the host name could not be resolved{retry}.") from None
 
     async def create_in(
         self, session: AsyncSession, principal: Principal, data: WebhookEndpointCreate
@@ -65,12 +92,19 @@ class WebhooksService:
             raise NotFoundError(NOT_FOUND)
 
 
+def _url_problem(detail: str) -> UnprocessableError:
+    """A 422 naming the `url` field, shaped like the request-validation problems."""
+    error = {"loc": "body.url", "msg": detail.removeprefix("url: "), "type": "url_destination"}
+    return UnprocessableError(detail, errors=[error])
+
+
 async def get_webhooks_service(request: Request) -> WebhooksService:
     key: bytes | None = getattr(request.app.state, "webhook_sealing_key", None)
     if key is None:  # derived once per app: HKDF is cheap, but not free on every request
         secret_key = request.app.state.settings.secret_key.get_secret_value()
         key = request.app.state.webhook_sealing_key = sealing_key(secret_key)
-    return WebhooksService(request.app.state.database, key)
+    allowed = tuple(request.app.state.settings.webhook_allowed_networks)
+    return WebhooksService(request.app.state.database, key, DestinationGuard(allowed))
 
 
 WebhooksServiceDep = Annotated[WebhooksService, Depends(get_webhooks_service)]

@@ -8,6 +8,7 @@ from functools import lru_cache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.logging import get_logger
+from app.outbound.destinations import DestinationGuard, ForbiddenDestinationError
 from app.settings import get_settings
 from app.webhooks import repository
 from app.webhooks.delivery import Delivery, send
@@ -27,11 +28,19 @@ def _key() -> bytes:
     return sealing_key(get_settings().secret_key.get_secret_value())
 
 
+@lru_cache(maxsize=1)
+def _guard() -> DestinationGuard:
+    """Public addresses only, plus WEBHOOK_ALLOWED_NETWORKS (development and tests)."""
+    return DestinationGuard(tuple(get_settings().webhook_allowed_networks))
+
+
 @reliable_task(DELIVER_WEBHOOK)
 def deliver_webhook(endpoint_id: str, webhook_id: str, body: str) -> int | None:
     """POST one signed event. Non-2xx and transport errors raise DeliveryFailedError (transient):
     retried by the task policy with the same webhook-id, then dead-lettered. 410 disables the
-    endpoint. An endpoint deleted or disabled meanwhile gets nothing."""
+    endpoint. An endpoint deleted or disabled meanwhile gets nothing. A receiver that is, or now
+    resolves to, an internal address gets nothing either: ForbiddenDestinationError is permanent,
+    dead-lettered without a retry."""
     tenant = task_tenant()
     if tenant is None:
         raise ValueError("webhooks.deliver needs the tenant header")
@@ -48,7 +57,11 @@ def deliver_webhook(endpoint_id: str, webhook_id: str, body: str) -> int | None:
     if delivery is None:
         log.info("webhook_skipped", endpoint_id=endpoint_id, webhook_id=webhook_id)
         return None
-    status = run_async(lambda: send(delivery))
+    try:
+        status = run_async(lambda: send(delivery, _guard()))
+    except ForbiddenDestinationError as refused:
+        log.warning("webhook_destination_refused", endpoint_id=endpoint_id, reason=str(refused))
+        raise
     if status == GONE:
 
         async def disable(session: AsyncSession) -> None:

@@ -2,17 +2,22 @@
 
 - `task_acks_late` + `task_reject_on_worker_lost`: a message is acked after the task finished, and
   a worker killed mid-task leaves it to be redelivered (so tasks must be idempotent).
-- `task_acks_on_failure_or_timeout=False`: if even the dead-letter write fails, the message is
-  not acked and comes back, instead of vanishing.
+- `task_acks_on_failure_or_timeout=False`: a failure that escapes a task is not acked as if done;
+  `reliable_task` requeues (`Reject(requeue=True)`) a message whose dead letter cannot be written.
 - prefetch 1, JSON only, soft and hard time limits, and a Redis visibility timeout that settings
   validation keeps longer than the longest retry countdown plus the hard time limit.
+- a `task_postrun` handler marks an outbox row done once its task has run (`outbox_completion`);
+  the relay publishes again rows that are not done in time, so a broker that loses messages
+  delays work but never loses it.
 """
 
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import task_postrun
 
 from app.settings import Settings
+from app.worker.outbox_completion import mark_outbox_row_done
 
 TASK_MODULES = [
     "app.worker.tasks",
@@ -22,6 +27,10 @@ TASK_MODULES = [
 ]
 OUTBOX_SWEEP_SECONDS = 10.0
 PURGE_EVERY_SECONDS = 3600.0
+
+
+# weak=False: a module function that must live as long as the process.
+task_postrun.connect(mark_outbox_row_done, weak=False)
 
 
 def kombu_url(url: str) -> str:

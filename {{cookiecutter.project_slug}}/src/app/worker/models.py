@@ -53,4 +53,7 @@ class OutboxRow(Base):
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSONB)
     headers: Mapped[dict[str, str]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Last published; `done_at` once the task has run (migration 0007, docs/worker.md).
     relayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    publish_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

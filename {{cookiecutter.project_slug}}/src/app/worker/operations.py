@@ -26,7 +26,7 @@ def _as_owner(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) 
     owner_url = settings.database_owner_url.get_secret_value()
 
     async def run() -> T:
-        engine = create_async_engine(owner_url)
+        engine = create_async_engine(owner_url, hide_parameters=True)
         try:
             return await Database(engine).run(work, tenant_id=None)
         finally:

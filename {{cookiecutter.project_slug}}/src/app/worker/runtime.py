@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -34,11 +35,14 @@ def worker_database() -> Database:
 
 
 def run_async(work: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine on this process's long-lived loop (the engine's pool lives on it)."""
+    """Run a coroutine on this process's long-lived loop (the engine's pool lives on it), in a
+    copy of the caller's context: the running task's tenant, log context and trace."""
     global _runner
     if _runner is None:
         _runner = asyncio.Runner()
-    return _runner.run(_call(work))
+    # Without `context`, the Runner uses the copy it took at its first use: every later task's
+    # coroutine would see the first task's tenant, log fields and span.
+    return _runner.run(_call(work), context=contextvars.copy_context())
 
 
 async def _call(work: Callable[[], Awaitable[T]]) -> T:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import Any, NoReturn, TypeVar
 
 from celery import Task, shared_task
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.logging import get_logger
@@ -13,12 +17,14 @@ from app.settings import get_settings
 from app.worker import dead_letter
 from app.worker.context import CORRELATION_HEADER, task_tenant
 from app.worker.metrics import TASK_DEAD_LETTERS, TASK_RETRIES, TASK_RUNS, timed
-from app.worker.policy import RetryPolicy, TransientError, decide
+from app.worker.policy import RetryPolicy, TransientError, backoff, decide
 from app.worker.runtime import run_async, worker_database
 
 log = get_logger("app.worker")
 F = TypeVar("F", bound=Callable[..., Any])
 DRILL_TASK = "app.worker.drill"
+# Longest pause before a message whose dead letter could not be stored goes back to the broker.
+REQUEUE_PAUSE_MAX_S = 10.0
 
 
 def retry_policy() -> RetryPolicy:
@@ -56,7 +62,8 @@ def _after_failure(
     kwargs: dict[str, Any],
 ) -> None:
     attempt = task.request.retries + 1
-    decision = decide(error, task.request.retries, retry_policy(), transient)
+    policy = retry_policy()
+    decision = decide(error, task.request.retries, policy, transient)
     if decision.action == "retry":
         log.warning(
             "task_retry",
@@ -64,10 +71,18 @@ def _after_failure(
             attempt=attempt,
             delay_s=round(decision.delay, 3),
             error=type(error).__name__,
+            reason=decision.reason,
         )
         TASK_RETRIES.labels(task.name).inc()
         TASK_RUNS.labels(task.name, "retried").inc()
-        raise task.retry(exc=error, countdown=decision.delay)
+        try:
+            raise task.retry(exc=error, countdown=decision.delay)
+        except Reject as unpublished:  # Celery drops the message when it cannot publish the retry
+            raise Reject(unpublished.reason, requeue=True) from error
+    try:
+        _dead_letter(task, error, args, kwargs)
+    except Exception as write_error:  # noqa: BLE001 - whatever failed, the message must survive
+        _requeue(task, error, write_error, policy)
     log.error(
         "task_dead_lettered",
         task_id=task.request.id,
@@ -77,7 +92,26 @@ def _after_failure(
     )
     TASK_DEAD_LETTERS.labels(task.name).inc()
     TASK_RUNS.labels(task.name, "dead_lettered").inc()
-    _dead_letter(task, error, args, kwargs)
+
+
+def _requeue(task: Task, error: Exception, write_error: Exception, policy: RetryPolicy) -> NoReturn:
+    """The dead letter could not be stored (the database is down too): give the message back to
+    the broker (acks_late: it is still unacknowledged), to be delivered again. Never drop it."""
+    pause = backoff(policy.max_retries, replace(policy, max_delay=REQUEUE_PAUSE_MAX_S))
+    log.error(
+        "task_requeued",
+        task_id=task.request.id,
+        attempts=task.request.retries + 1,
+        error=type(error).__name__,
+        dead_letter_error=type(write_error).__name__,
+        pause_s=round(pause, 3),
+    )
+    TASK_RUNS.labels(task.name, "requeued").inc()
+    # Redelivered at once, it would fail at once: a pause keeps an outage from being a hot loop
+    # of attempts and log lines. Out of time, requeue now rather than fail (that drops it).
+    with contextlib.suppress(SoftTimeLimitExceeded):
+        time.sleep(pause)
+    raise Reject(error, requeue=True)
 
 
 def reliable_task(
