@@ -14,7 +14,7 @@ import pytest
 from app.devservices import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.faults.servers import PrivatePostgres
-from tests.faults.traffic import Traffic, running_service, wait_until_status
+from tests.faults.traffic import notes_traffic, running_service, wait_until_status
 
 pytestmark = pytest.mark.faults
 
@@ -28,28 +28,12 @@ REQUEST_BOUND_S = 10.0
 FREEZE_S = 12.0
 
 
-def _notes_traffic(base_url: str, tenant: NewTenant) -> Traffic:
-    """Alternating reads and idempotent writes of notes, as the tenant."""
-    auth = {"Authorization": f"Bearer {tenant.api_key}"}
-
-    def request(client: httpx2.Client, n: int) -> httpx2.Response:
-        if n % 2:
-            return client.get(f"{base_url}/api/v1/notes", headers=auth)
-        return client.post(
-            f"{base_url}/api/v1/notes",
-            json={"title": f"note {n}"},
-            headers={**auth, "Idempotency-Key": f'"fault-{n}"'},
-        )
-
-    return Traffic(request)
-
-
 def test_restarts_and_a_crash_under_requests_give_only_success_or_503(
     fault_urls: ServiceUrls, fault_postgres: PrivatePostgres, fault_tenant: NewTenant
 ) -> None:
     """Restart, then SIGKILL + crash recovery, under load: only 2xx/503, JSON logs, recovery."""
     with running_service(fault_urls) as service:
-        with _notes_traffic(service.base_url, fault_tenant) as traffic:
+        with notes_traffic(service.base_url, fault_tenant) as traffic:
             time.sleep(1.0)
             fault_postgres.restart()
             time.sleep(1.0)
@@ -73,7 +57,7 @@ def test_a_frozen_database_never_holds_a_request_past_the_bound(
     """PostgreSQL SIGSTOPped: every request ends within the bound, as 2xx or 503, never 500."""
     env = {"DB_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS)}
     with running_service(fault_urls, **env) as service:
-        with _notes_traffic(service.base_url, fault_tenant) as traffic:
+        with notes_traffic(service.base_url, fault_tenant) as traffic:
             time.sleep(0.5)
             fault_postgres.freeze()
             time.sleep(FREEZE_S)

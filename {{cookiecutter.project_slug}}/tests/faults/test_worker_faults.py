@@ -24,7 +24,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.devservices import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.faults.servers import PrivatePostgres, PrivateRedis
-from tests.faults.traffic import ServiceRun, Traffic, running_service, wait_until_status
+from tests.faults.traffic import (
+    ServiceRun,
+    notes_traffic,
+    running_service,
+    wait_until_status,
+)
 from tests.processes import env_for, free_port, start_app
 from tests.worker.output import ProcessOutput, not_json_lines
 
@@ -162,22 +167,6 @@ def test_a_database_outage_under_a_working_worker_loses_no_task(
     assert service.returncode == 0, service.stderr[-2000:]
 
 
-def _notes_traffic(base_url: str, tenant: NewTenant) -> Traffic:
-    """Alternating reads and idempotent note creations, as the tenant."""
-    auth = {"Authorization": f"Bearer {tenant.api_key}"}
-
-    def request(client: httpx2.Client, n: int) -> httpx2.Response:
-        if n % 2:
-            return client.get(f"{base_url}/api/v1/notes", headers=auth)
-        return client.post(
-            f"{base_url}/api/v1/notes",
-            json={"title": f"redis fault {n}", "body": BODY},
-            headers={**auth, "Idempotency-Key": f'"redis-fault-{uuid.uuid4()}"'},
-        )
-
-    return Traffic(request)
-
-
 def _serves_again(service: ServiceRun, tenant: NewTenant) -> None:
     """Readiness, a read and a write all succeed (polled: a client reconnects on its own)."""
     auth = {"Authorization": f"Bearer {tenant.api_key}"}
@@ -196,7 +185,7 @@ def test_redis_frozen_or_killed_under_requests_never_gives_a_500(
     """Redis SIGSTOPped, then SIGKILLed and started again, under reads and writes: every answer
     is 2xx, 429 or 503 within the bound, never a 500; logs stay JSON; the service recovers."""
     with running_service(fault_urls) as service:
-        with _notes_traffic(service.base_url, fault_tenant) as traffic:
+        with notes_traffic(service.base_url, fault_tenant) as traffic:
             time.sleep(1.0)
             fault_redis.freeze()
             time.sleep(REDIS_FREEZE_S)

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import httpx2
 
 from app.devservices import ServiceUrls
+from app.tenants.service import NewTenant
 from tests.processes import PROJECT_ROOT, env_for, free_port, wait_for_port
 
 # The fault tests send far more than a client would: rate limits must not be what answers.
@@ -131,3 +133,19 @@ def wait_until_status(
             pass
         time.sleep(0.2)
     return False
+
+
+def notes_traffic(base_url: str, tenant: NewTenant) -> Traffic:
+    """Alternating reads and note creations (each with a fresh `Idempotency-Key`), as `tenant`."""
+    auth = {"Authorization": f"Bearer {tenant.api_key}"}
+
+    def request(client: httpx2.Client, n: int) -> httpx2.Response:
+        if n % 2:
+            return client.get(f"{base_url}/api/v1/notes", headers=auth)
+        return client.post(
+            f"{base_url}/api/v1/notes",
+            json={"title": f"fault {n}", "body": "one two three"},
+            headers={**auth, "Idempotency-Key": f'"fault-{uuid.uuid4()}"'},
+        )
+
+    return Traffic(request)
