@@ -12,12 +12,16 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from app.devservices import ServiceUrls
+from app.logging import configure_logging
+from app.middleware.concurrency import ConcurrencyLimitMiddleware
 from app.settings import ConfigError, load_settings
 from tests.middleware.raw_http import (
     connect,
@@ -222,3 +226,30 @@ def test_bad_limits_are_refused_naming_each_variable(monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError) as refused:
         load_settings()
     assert set(refused.value.problems) == set(bad)
+
+
+async def test_shedding_under_overload_logs_once_per_interval(
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """Shedding 50 requests logs one `request_shed` warning, not one per shed request."""
+    configure_logging("INFO", "json")
+
+    async def never_called(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a shed request reached the app")
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    answers: list[int] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answers.append(message["status"])
+
+    shedding = ConcurrencyLimitMiddleware(never_called, limit=0, support_url="https://s.test/")
+    log_lines()
+    for _ in range(50):
+        scope = {"type": "http", "method": "GET", "path": "/api/v1/notes", "headers": []}
+        await shedding(scope, receive, send)
+    assert answers == [503] * 50
+    assert [line["event"] for line in log_lines()].count("request_shed") == 1

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import OverloadedError, domain_problem
 from app.logging import get_logger
+from app.throttled_warning import ThrottledWarning
 
 log = get_logger("app.concurrency")
 NOT_COUNTED = frozenset({"/health/live", "/health/ready", "/metrics"})
@@ -33,6 +34,8 @@ class ConcurrencyLimitMiddleware:
         self.limit = limit
         self.support_url = support_url
         self.in_flight = 0
+        # Under overload every request past the limit is shed: one line per interval, not each.
+        self._shed_warning = ThrottledWarning(log, "request_shed")
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or scope["path"] in NOT_COUNTED:
@@ -49,7 +52,7 @@ class ConcurrencyLimitMiddleware:
             self.in_flight -= 1
 
     async def _shed(self, scope: Scope, receive: Receive, send: Send) -> None:
-        log.warning("request_shed", in_flight=self.in_flight, limit=self.limit)
+        self._shed_warning(in_flight=self.in_flight, limit=self.limit)
         error = OverloadedError(
             f"The service is at its limit of {self.limit} requests in flight; retry shortly.",
             retry_after=1,
