@@ -11,8 +11,9 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
+from app.settings_base import SettingsBase, is_production
 from app.config_checks import (
     DEV_SECRET_KEY,
     DEV_SUPPORT_URL,
@@ -38,23 +39,13 @@ __all__ = [
     "require_service_urls",
 ]
 
-Environment = Literal["development", "test", "production"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _is_production(info: ValidationInfo) -> bool:
-    return info.data.get("environment") == "production"
-
-
-class Settings(BaseSettings):
+# Feature groups of settings (each a `SettingsBase` in its feature's folder) go before SettingsBase.
+class Settings(SettingsBase):
     """The service's whole configuration. Field names are the environment variable names."""
 
-    model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", hide_input_in_errors=True, validate_default=True
-    )
-
-    # `environment` comes first: the validators below read it to decide what production refuses.
-    environment: Environment = "development"
     service_name: str = Field(default_factory=distribution_name, min_length=1, max_length=64)
     database_owner_url: SecretStr | None = None
     # After the owner URL, so its validator can refuse a runtime role that is the owner.
@@ -118,14 +109,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_postgres(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None:
-            if _is_production(info):
+            if is_production(info):
                 raise ValueError("is required in production")
             return None
         url = postgres_url(value.get_secret_value())
         owner = info.data.get("database_owner_url")
         if (
             info.field_name == "database_url"
-            and _is_production(info)
+            and is_production(info)
             and owner is not None
             and same_role(url, owner.get_secret_value())
         ):
@@ -136,7 +127,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None:
-            if _is_production(info) and info.field_name == "redis_url":
+            if is_production(info) and info.field_name == "redis_url":
                 raise ValueError("is required in production")
             return None
         raw = value.get_secret_value()
@@ -147,14 +138,14 @@ class Settings(BaseSettings):
     @field_validator("secret_key", mode="after")
     @classmethod
     def _check_secret_key(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
-        if _is_production(info):
+        if is_production(info):
             check_production_secret_key(value.get_secret_value())
         return value
 
     @field_validator("support_url", mode="after")
     @classmethod
     def _check_support_url(cls, value: AnyHttpUrl, info: ValidationInfo) -> AnyHttpUrl:
-        if _is_production(info) and str(value) == DEV_SUPPORT_URL:
+        if is_production(info) and str(value) == DEV_SUPPORT_URL:
             raise ValueError("still holds the development default")
         return value
 
@@ -215,7 +206,7 @@ class Settings(BaseSettings):
     def _no_internal_webhooks_in_production(
         cls, value: list[IPNetwork], info: ValidationInfo
     ) -> list[IPNetwork]:
-        if value and _is_production(info):
+        if value and is_production(info):
             raise ValueError(
                 "must be empty in production: it lets webhooks reach internal networks (SSRF)"
             )
