@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -107,3 +109,33 @@ def test_a_database_behind_the_code_is_not_ready(
     upgrade(owner_url, runtime_url)
     with TestClient(create_app(settings)) as client:
         assert client.get("/health/ready").status_code == 200
+
+
+def test_a_database_ahead_of_the_code_stays_ready(
+    make_settings: Callable[..., Settings], empty_database: tuple[str, str]
+) -> None:
+    """A newer release migrated first (expand step): the old pods keep serving during rollout."""
+    owner_url, runtime_url = empty_database
+    upgrade(owner_url, runtime_url)
+    asyncio.run(_set_revision(owner_url, "from_a_newer_release"))
+    with TestClient(create_app(make_settings(database_url=runtime_url))) as client:
+        assert client.get("/health/ready").status_code == 200
+    # Rolling back runs the older release's `migrate` too: nothing to do, and no failure.
+    upgrade(owner_url, runtime_url)
+    assert asyncio.run(_revision(owner_url)) == "from_a_newer_release"
+
+
+async def _revision(owner_url: str) -> str:
+    connection = await asyncpg.connect(owner_url.replace("+asyncpg", ""))
+    try:
+        return str(await connection.fetchval("SELECT version_num FROM alembic_version"))
+    finally:
+        await connection.close()
+
+
+async def _set_revision(owner_url: str, revision: str) -> None:
+    connection = await asyncpg.connect(owner_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute("UPDATE alembic_version SET version_num = $1", revision)
+    finally:
+        await connection.close()

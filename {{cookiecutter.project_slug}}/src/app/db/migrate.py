@@ -8,11 +8,15 @@ from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.logging import get_logger
 from app.settings import load_settings
+
+log = get_logger("app.migrate")
 
 # src/app/db/migrate.py → the project root, where alembic.ini and migrations/ live.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -48,10 +52,35 @@ def migration_owner_url(config: Config) -> str:
 
 
 def upgrade(owner_url: str, runtime_url: str, revision: str = "head") -> None:
-    """Migrate the database up to `revision` as the owner, granting to the runtime role."""
+    """Migrate the database up to `revision` as the owner, granting to the runtime role.
+
+    A database already at a revision these scripts do not know was migrated by a newer release:
+    rolling back runs this older release's `migrate`, which then has nothing to do (its code runs
+    on the newer, expanded schema; docs/deployment.md, "Roll back").
+    """
     config = alembic_config(owner_url, runtime_url)
+    newer = asyncio.run(_revisions_unknown_here(owner_url, config))
+    if newer and revision == "head":
+        log.info("migrate_skipped", reason="database ahead of this release", revisions=newer)
+        return
     command.upgrade(config, revision)
     asyncio.run(_let_runtime_read_revision(owner_url, config.attributes["runtime_role"]))
+
+
+async def _revisions_unknown_here(owner_url: str, config: Config) -> list[str]:
+    """The database's revisions that the migration scripts next to this code do not know."""
+    engine = create_async_engine(owner_url, poolclass=pool.NullPool, hide_parameters=True)
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(text("SELECT to_regclass('alembic_version')"))
+            if exists is None:
+                return []
+            found = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            revisions = [str(revision) for revision in found.scalars()]
+    finally:
+        await engine.dispose()
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    return sorted(set(revisions) - known)
 
 
 async def _let_runtime_read_revision(owner_url: str, runtime_role: str) -> None:

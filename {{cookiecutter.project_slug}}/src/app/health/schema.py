@@ -4,6 +4,10 @@ A database that answers `SELECT 1` but was never migrated (or is behind this rel
 request with a 500; readiness must say so before traffic arrives. The expected revision is read
 once from the migration scripts shipped with the code (Alembic's heads); each check is one query
 of `alembic_version`, which the `migrate` command lets the runtime role read.
+
+A database *ahead* of the code (at a revision these scripts do not know) is ready: during a rollout
+the new release migrates first, and its migrations are expand steps the old release still works
+with (docs/migrations.md), so the old pods keep serving until the new ones are ready.
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ def expected_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision of the migration scripts next to this code."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
 async def check_database_schema(engine: AsyncEngine) -> None:
     """Raise `DependencyNotReadyError` unless the database is at the expected revision.
 
@@ -49,7 +60,7 @@ async def check_database_schema(engine: AsyncEngine) -> None:
             ) from None
         else:
             raise
-    if found != expected:
+    if found != expected and found <= known_revisions():
         raise DependencyNotReadyError(
             f"schema not migrated: at {_revisions(found)}, expected {_revisions(expected)}; "
             "run the `migrate` command"
