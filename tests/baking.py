@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -79,3 +81,19 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def find_python(version: str) -> Path | None:
+    """An interpreter of Python `version` (`3.13`) here: `pythonX.Y` on PATH if it runs (a pyenv
+    shim for a version that is not selected does not), else pyenv's build of it; None if neither."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    on_path = shutil.which(f"python{version}")
+    candidates = [on_path] if on_path else []
+    candidates += sorted(
+        str(p) for p in pyenv_root.glob(f"versions/{version}.*/bin/python{version}")
+    )
+    for candidate in candidates:
+        probe = subprocess.run([candidate, "-c", ""], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return Path(candidate)
+    return None

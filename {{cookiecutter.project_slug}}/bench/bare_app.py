@@ -1,14 +1,23 @@
-"""The baseline of `make bench`: bare FastAPI doing the service's database work, nothing else.
+"""The baseline of `make bench`: bare FastAPI doing the service's database I/O, nothing else.
 
-Same engine factory (`app.db.engine.create_engine`: asyncpg, the same pool size, pre-ping and
-server-side timeouts), same runtime role, same SQL: the API key is resolved by the same
-`authenticate_api_key` function in its own transaction, then the read (or the insert) runs in a
-transaction scoped with `set_config('app.tenant_id', ..., true)`, as `Database.run` does.
+Same engine factory as the service (`app.db.engine.create_engine`: asyncpg, a pool of 10 + 5,
+pre-ping, server-side timeouts), same runtime role, and on each measured request the same
+transactions and statements the service runs:
 
-What it skips, on purpose: every middleware (correlation id, access log and RED metrics, security
-headers, rate limiting and its Redis round trip, the error middleware, tracing), FastAPI's
-dependency injection and response-model validation, ETags, problem-details error mapping,
-transaction retries, the idempotency record and the outbox. A missing note is a bare 404.
+- `GET /notes/{id}`, the warm path: the key's tenant comes from a dict filled by the first
+  request (the service's key cache, warm), then ONE transaction: `set_config('app.tenant_id',
+  ..., true)` and the same select of every column of the note;
+- `GET /cold/notes/{id}`, cold auth: the key checked by the same `verify_api_key` database
+  function in a transaction of its own on every request (the service with KEY_CACHE_SECONDS=0),
+  then the read's transaction;
+- `POST /notes`: one transaction with the idempotent POST's statements: tenant, advisory lock on
+  the key, lookup of a completed record, the insert, its outbox task, the tenant's active webhook
+  endpoints, and the idempotency record with the response body.
+
+What it skips, and the service pays for: every middleware (correlation id, access log and RED
+metrics, security headers, rate limiting and its Redis round trip, the error middleware,
+tracing), dependency injection, validation of the input and of the response, ETags, problem
+details, transaction retries, and the notes-stats cache invalidation after a create.
 
     python bench/bare_app.py --port 8101    # DATABASE_URL: the runtime role's URL
 """
@@ -16,13 +25,15 @@ transaction retries, the idempotency record and the outbox. A missing note is a 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import uuid
 from typing import Any
 
+import orjson
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,72 +41,141 @@ from app.auth.api_keys import parse_key
 from app.db.engine import create_engine
 from app.db.tenancy import TENANT_SETTING
 
-AUTHENTICATE = text("SELECT authenticate_api_key(:key_id, :secret_hash)")
+COLUMNS = (
+    "id, tenant_id, title, body, format, version, created_at, updated_at, deleted_at, word_count"
+)
+VERIFY = text("SELECT tenant_id, expires_at FROM verify_api_key(:key_id, :secret_hash)")
 SET_TENANT = text("SELECT set_config(:name, :tenant, true)")
 READ = text(
-    "SELECT id, title, body, version, created_at, updated_at FROM notes "
-    "WHERE id = :id AND tenant_id = :tenant AND deleted_at IS NULL"
+    f"SELECT {COLUMNS} FROM notes WHERE id = :id AND tenant_id = :tenant AND deleted_at IS NULL"
+)
+LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
+COMPLETED = text(
+    "SELECT * FROM idempotency_keys WHERE tenant_id = :tenant AND principal = :principal "
+    "AND key = :key AND created_at > now() - interval '24 hours'"
 )
 INSERT = text(
-    "INSERT INTO notes (tenant_id, title, body) VALUES (:tenant, :title, :body) "
-    "RETURNING id, title, body, version, created_at, updated_at"
+    "INSERT INTO notes (tenant_id, title, body, format) VALUES (:tenant, :title, :body, :format) "
+    f"RETURNING {COLUMNS}"
 )
+OUTBOX = text(
+    "INSERT INTO outbox (id, tenant_id, task_name, args, kwargs, headers) VALUES (:id, :tenant, "
+    "'notes.count_words', CAST(:args AS jsonb), '{}', CAST(:headers AS jsonb))"
+)
+WEBHOOKS = text("SELECT * FROM webhook_endpoints WHERE tenant_id = :tenant AND disabled_at IS NULL")
+RECORD = text(
+    "INSERT INTO idempotency_keys (tenant_id, principal, key, fingerprint, status_code, headers, "
+    "body) VALUES (:tenant, :principal, :key, :fingerprint, 201, CAST(:headers AS jsonb), :body) "
+    "ON CONFLICT (tenant_id, principal, key) DO UPDATE SET body = excluded.body"
+)
+OUT_FIELDS = ("id", "title", "body", "format", "version", "word_count", "created_at", "updated_at")
 
 
-def _row(row: Any) -> dict[str, object]:
-    note: dict[str, object] = dict(row._mapping)
-    for field in ("id", "created_at", "updated_at"):
-        note[field] = str(note[field])
-    return note
+def _note(row: Any) -> bytes:
+    mapping = row._mapping
+    # default=str: asyncpg returns its own UUID type, which orjson does not know.
+    return orjson.dumps({name: mapping[name] for name in OUT_FIELDS}, default=str)
 
 
-async def _tenant(engine: AsyncEngine, request: Request) -> uuid.UUID | None:
-    """The caller's tenant, by the same database function the service uses."""
-    header = request.headers.get("authorization", "")
-    parsed = parse_key(header.removeprefix("Bearer "))
-    if parsed is None:
-        return None
+class Keys:
+    """API key → tenant through `verify_api_key`; `warm` remembers answers, as the service's
+    key cache does between a key's first request and its expiry."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.known: dict[tuple[uuid.UUID, bytes], uuid.UUID] = {}
+
+    async def verify(self, request: Request) -> tuple[uuid.UUID, uuid.UUID] | None:
+        parsed = parse_key(request.headers.get("authorization", "").removeprefix("Bearer "))
+        if parsed is None:
+            return None
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(VERIFY, {"key_id": parsed[0], "secret_hash": parsed[1]})
+            ).first()
+        if row is None:
+            return None
+        self.known[parsed] = row.tenant_id
+        return row.tenant_id, parsed[0]
+
+    async def warm(self, request: Request) -> tuple[uuid.UUID, uuid.UUID] | None:
+        parsed = parse_key(request.headers.get("authorization", "").removeprefix("Bearer "))
+        tenant = self.known.get(parsed) if parsed is not None else None
+        if tenant is None or parsed is None:
+            return await self.verify(request)
+        return tenant, parsed[0]
+
+
+async def _read(engine: AsyncEngine, tenant: uuid.UUID, note_id: uuid.UUID) -> Response:
     async with engine.begin() as conn:
-        tenant: uuid.UUID | None = await conn.scalar(
-            AUTHENTICATE, {"key_id": parsed[0], "secret_hash": parsed[1]}
-        )
-    return tenant
+        await conn.execute(SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant)})
+        row = (await conn.execute(READ, {"id": note_id, "tenant": tenant})).first()
+    if row is None:
+        return Response(status_code=404)
+    return Response(_note(row), media_type="application/json")
 
 
-async def _scoped(conn: AsyncConnection, tenant: uuid.UUID) -> None:
+async def _create(
+    conn: AsyncConnection, tenant: uuid.UUID, subject: str, request: Request
+) -> bytes:
+    raw = await request.body()
+    payload = orjson.loads(raw)
+    key = request.headers["idempotency-key"]
     await conn.execute(SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant)})
+    await conn.scalar(LOCK, {"name": f"{tenant}:{subject}:{key}"})
+    await conn.execute(COMPLETED, {"tenant": tenant, "principal": subject, "key": key})
+    values = {
+        "tenant": tenant,
+        "title": payload["title"],
+        "body": payload["body"],
+        "format": "text",
+    }
+    body = _note((await conn.execute(INSERT, values)).one())
+    note_id = orjson.loads(body)["id"]
+    headers = json.dumps({"app_tenant_id": str(tenant)})
+    await conn.execute(
+        OUTBOX,
+        {"id": uuid.uuid4(), "tenant": tenant, "args": json.dumps([note_id]), "headers": headers},
+    )
+    await conn.execute(WEBHOOKS, {"tenant": tenant})
+    record = {
+        "tenant": tenant,
+        "principal": subject,
+        "key": key,
+        "fingerprint": hashlib.sha256(raw).digest(),
+        "headers": json.dumps({"content-type": "application/json"}),
+        "body": body,
+    }
+    await conn.execute(RECORD, record)
+    return body
 
 
 def create_bare_app(engine: AsyncEngine) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    keys = Keys(engine)
 
     @app.get("/hello")
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
 
     @app.get("/notes/{note_id}")
-    async def read(note_id: uuid.UUID, request: Request) -> JSONResponse:
-        tenant = await _tenant(engine, request)
-        if tenant is None:
-            return JSONResponse({"detail": "unauthorized"}, status_code=401)
-        async with engine.begin() as conn:
-            await _scoped(conn, tenant)
-            row = (await conn.execute(READ, {"id": note_id, "tenant": tenant})).first()
-        if row is None:
-            return JSONResponse({"detail": "not found"}, status_code=404)
-        return JSONResponse(_row(row))
+    async def read_warm(note_id: uuid.UUID, request: Request) -> Response:
+        caller = await keys.warm(request)
+        return await _read(engine, caller[0], note_id) if caller else Response(status_code=401)
+
+    @app.get("/cold/notes/{note_id}")
+    async def read_cold(note_id: uuid.UUID, request: Request) -> Response:
+        caller = await keys.verify(request)
+        return await _read(engine, caller[0], note_id) if caller else Response(status_code=401)
 
     @app.post("/notes")
-    async def insert(request: Request) -> JSONResponse:
-        tenant = await _tenant(engine, request)
-        if tenant is None:
-            return JSONResponse({"detail": "unauthorized"}, status_code=401)
-        payload = await request.json()
+    async def create(request: Request) -> Response:
+        caller = await keys.warm(request)
+        if caller is None:
+            return Response(status_code=401)
         async with engine.begin() as conn:
-            await _scoped(conn, tenant)
-            values = {"tenant": tenant, "title": payload["title"], "body": payload.get("body", "")}
-            row = (await conn.execute(INSERT, values)).one()
-        return JSONResponse(_row(row), status_code=201)
+            body = await _create(conn, caller[0], str(caller[1]), request)
+        return Response(body, status_code=201, media_type="application/json")
 
     return app
 

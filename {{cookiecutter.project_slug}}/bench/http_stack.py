@@ -1,22 +1,20 @@
-"""Benchmark: the full production stack against bare FastAPI doing the same work, same run.
-
+"""Benchmark: the full production stack against bare FastAPI doing the same I/O, same run:
     make bench      # embedded PostgreSQL and Redis, or TEST_DATABASE_URL / TEST_REDIS_URL
 
 Starts PostgreSQL and Redis (configured or embedded), migrates, creates a tenant with an API key
-and some notes through the console script and the API, then serves three processes on loopback,
-one uvicorn worker each: the service with tracing off, the service with tracing at its production
-default (10 % parent-based sampling, OTLP/HTTP export to a local sink that discards), and the bare
-app (`bench/bare_app.py`). wrk drives them interleaved (service, bare, service, bare ...) and the
-ratio is the median of the per-round ratios. Logs are JSON, in `.devservices/bench/logs/`.
+and some notes through the console script and the API, then serves four processes on loopback,
+one uvicorn worker each: the service with tracing off, the same with its API key cache off
+(KEY_CACHE_SECONDS=0), the service with tracing at its production default (10 % parent-based
+sampling, OTLP/HTTP export to a local sink that discards), and the bare app (`bench/bare_app.py`),
+which does the service's database I/O and nothing else. wrk drives each pair interleaved
+(service, bare, service, bare ...) and the ratio is the median of the per-round ratios. Logs are
+JSON, in `.devservices/bench/logs/`.
 
 Settings (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (4),
 BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_LOAD_DURATION seconds (10),
-BENCH_NOTES (200), BENCH_STRICT=1 to exit
-non-zero when a goal is missed, BENCH_ONLY=1,3a to run some pairs, BENCH_PROFILE=<dir> to record
-the service with py-spy during the first round of each pair (bench/profiling.py),
-BENCH_WITHOUT=RateLimitMiddleware,... to serve the service without those middleware classes,
-BENCH_PIN=0 to leave every process free to run on any CPU (see `_separate_cpus`).
-A benchmark, never a test: numbers depend on the machine.
+BENCH_NOTES (200), BENCH_STRICT=1 to exit non-zero when a goal is missed, BENCH_ONLY=1a,3a to
+run some pairs, BENCH_WITHOUT=RateLimitMiddleware,... to serve the service without those
+middleware classes, BENCH_PIN=0 to leave every process free to run on any CPU. Never a test.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ from pathlib import Path
 
 from load import Request, Result, ensure_wrk, run_wrk
 from otlp_sink import OtlpSink
-from profiling import profiled
 from report import PairOutcome, print_load, print_pair, print_verdict
 from servers import (
     EMBEDDED_ROOT,
@@ -61,7 +58,6 @@ class Config:
     notes: int
     strict: bool
     pin: bool
-    profile_dir: Path | None
 
     @classmethod
     def from_env(cls) -> Config:
@@ -77,7 +73,6 @@ class Config:
             notes=int(env("BENCH_NOTES", "200")),
             strict=env("BENCH_STRICT", "") == "1",
             pin=env("BENCH_PIN", "1") != "0",
-            profile_dir=Path(env("BENCH_PROFILE", "")).resolve() if env("BENCH_PROFILE") else None,
         )
 
 
@@ -85,12 +80,14 @@ class Config:
 class Scenario:
     name: str
     goal: float | None
-    service: str  # "plain" (tracing off) or "traced"
+    service: str  # "plain" (tracing off), "nocache" (no API key cache) or "traced"
     service_request: Request
     bare_request: Request
 
 
-def service_env(svc: Services, traced: bool, otlp_endpoint: str) -> dict[str, str]:
+def service_env(
+    svc: Services, otlp_endpoint: str, traced: bool = False, key_cache: bool = True
+) -> dict[str, str]:
     """Production settings, on loopback; limits high enough that wrk is never throttled."""
     env = {
         **os.environ,
@@ -99,15 +96,20 @@ def service_env(svc: Services, traced: bool, otlp_endpoint: str) -> dict[str, st
         "DATABASE_URL": svc.runtime_url,
         "REDIS_URL": svc.redis_url,
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "SESSION_SIGNING_KEYS": f"bench:{secrets.token_urlsafe(32)}",
         "SUPPORT_URL": "https://support.bench.invalid/",
+        "CLAMD_ADDRESS": "tcp://127.0.0.1:3310",  # required in production; no upload is scanned
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
         "RATE_LIMIT_PER_IP": "999999999/minute",
         "RATE_LIMIT_PER_PRINCIPAL": "999999999/minute",
+        # Above the load run's 256 connections: it measures the pool's queue, not load shedding.
+        "MAX_CONCURRENT_REQUESTS": "1024",
         "TASK_QUEUE": svc.name,
         "REDIS_KEY_PREFIX": f"{svc.name}:",
         "OTEL_TRACES_EXPORTER": "otlp" if traced else "none",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "KEY_CACHE_SECONDS": "10" if key_cache else "0",
     }
     for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SDK_DISABLED"):
         env.pop(name, None)  # the production default sampling, whatever the caller's shell says
@@ -128,56 +130,62 @@ def _scenarios(api_key: str, note_ids: list[str], ports: dict[str, int]) -> list
     def post(target: str, path: str) -> Request:
         return Request(url(target, path), auth, post_body=NOTE_BODY)
 
+    service_read = f"/api/v1/notes/{note}"
     bare_read = read("bare", f"/notes/{note}")
+    hello = read("bare", "/hello")
     return [
         Scenario(
-            "1. tenant-scoped read by id, tracing off",
+            "1a. read by id, WARM PATH (service: key cache warm; bare: one transaction)",
             0.8,
             "plain",
-            read("plain", f"/api/v1/notes/{note}"),
+            read("plain", service_read),
             bare_read,
         ),
         Scenario(
-            "1b. tenant-scoped read by id, tracing at 10 %",
+            "1b. read by id, COLD AUTH (service: KEY_CACHE_SECONDS=0; bare: verify_api_key, then "
+            "the read: two transactions each)",
+            None,
+            "nocache",
+            read("nocache", service_read),
+            read("bare", f"/cold/notes/{note}"),
+        ),
+        Scenario(
+            "1c. read by id, warm path, tracing at 10 %",
             None,
             "traced",
-            read("traced", f"/api/v1/notes/{note}"),
+            read("traced", service_read),
             bare_read,
         ),
         Scenario(
-            "2. idempotent POST vs bare insert, tracing off",
-            None,
+            "2. POST with Idempotency-Key (bare: the same transaction and idempotency row)",
+            0.7,
             "plain",
             post("plain", "/api/v1/notes"),
             post("bare", "/notes"),
         ),
         Scenario(
-            "3a. hello, full stack, tracing off",
-            0.55,
-            "plain",
-            read("plain", "/hello"),
-            read("bare", "/hello"),
+            "3a. hello, full stack, tracing off", 0.6, "plain", read("plain", "/hello"), hello
         ),
         Scenario(
             "3b. hello, full stack, tracing at 10 %",
-            0.40,
+            0.45,
             "traced",
             read("traced", "/hello"),
-            read("bare", "/hello"),
+            hello,
         ),
         Scenario(
             "3c. hello behind all the service's routes, tracing off",
             None,
             "plain",
             read("plain", "/hello/last"),
-            read("bare", "/hello"),
+            hello,
         ),
     ]
 
 
-def _selected(scenario: Scenario) -> bool:
+def _selected(name: str) -> bool:
     only = [part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()]
-    return not only or scenario.name.split(".")[0] in only
+    return not only or name.split(".")[0] in only
 
 
 def _timed_run(wrk: str, request: Request, config: Config, server: Running) -> Result:
@@ -194,12 +202,8 @@ def _run_pair(
     outcome = PairOutcome(scenario.name, scenario.goal)
     for warmup in (scenario.service_request, scenario.bare_request):
         run_wrk(wrk, warmup, config.connections, 2)
-    for round_number in range(config.rounds):
-        profile = None
-        if config.profile_dir is not None and round_number == 0:
-            profile = config.profile_dir / f"{scenario.name.split('.')[0]}.txt"
-        with profiled(service.pid, profile, config.duration):
-            outcome.service.append(_timed_run(wrk, scenario.service_request, config, service))
+    for _ in range(config.rounds):
+        outcome.service.append(_timed_run(wrk, scenario.service_request, config, service))
         outcome.bare.append(_timed_run(wrk, scenario.bare_request, config, bare))
     return outcome
 
@@ -224,15 +228,8 @@ def _header(config: Config) -> None:
 
 
 def _separate_cpus(servers: list[Running], pin: bool) -> str:
-    """The measured servers on the last CPU, this process and wrk on the others.
-
-    Left to the scheduler, wrk and the server under test share both CPUs, and any other load on
-    the machine (even a second busy process) moves the ratio by about 0.08 between runs of the
-    same code, mostly against the service, whose Redis round trip needs a third process on the
-    CPU in time (docs/performance.md). One CPU for the server, as one worker of a deployment has,
-    and the load generator beside it: the way wrk's own advice (a separate machine) comes closest
-    on one. PostgreSQL and Redis stay free to run anywhere. Only one server is driven at a time.
-    """
+    """The measured servers on the last CPU, this process and wrk on the others: one CPU for
+    the server, as a worker of a deployment has; why, in docs/performance.md (Method)."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
         return "not pinned to CPUs"
@@ -243,45 +240,49 @@ def _separate_cpus(servers: list[Running], pin: bool) -> str:
     return f"servers pinned to CPU {cpus[-1]}, wrk to CPU {others}"
 
 
+def _start_servers(stack: ExitStack, svc: Services, otlp_endpoint: str) -> dict[str, Running]:
+    envs = {
+        "plain": service_env(svc, otlp_endpoint),
+        "nocache": service_env(svc, otlp_endpoint, key_cache=False),
+        "traced": service_env(svc, otlp_endpoint, traced=True),
+        "bare": {**os.environ, "DATABASE_URL": svc.runtime_url},
+    }
+    return {
+        name: stack.enter_context(
+            server(
+                "bare_app.py" if name == "bare" else "service_app.py", env, LOG_DIR / f"{name}.log"
+            )
+        )
+        for name, env in envs.items()
+    }
+
+
 def _measure(config: Config, svc: Services, wrk: str) -> bool:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with OtlpSink() as sink, ExitStack() as stack:
-        plain_env = service_env(svc, traced=False, otlp_endpoint=sink.endpoint)
+        plain_env = service_env(svc, sink.endpoint)
         cli(plain_env, "migrate")
         tenant = json.loads(cli(plain_env, "create-tenant", "bench"))
-        running = {
-            "plain": stack.enter_context(
-                server("service_app.py", plain_env, LOG_DIR / "plain.log")
-            ),
-            "traced": stack.enter_context(
-                server(
-                    "service_app.py", service_env(svc, True, sink.endpoint), LOG_DIR / "traced.log"
-                )
-            ),
-            "bare": stack.enter_context(
-                server(
-                    "bare_app.py",
-                    {**os.environ, "DATABASE_URL": svc.runtime_url},
-                    LOG_DIR / "bare.log",
-                )
-            ),
-        }
+        running = _start_servers(stack, svc, sink.endpoint)
         print(_separate_cpus(list(running.values()), config.pin))
         ports = {name: process.port for name, process in running.items()}
         note_ids = create_notes(ports["plain"], tenant["api_key"], config.notes)
         scenarios = _scenarios(tenant["api_key"], note_ids, ports)
         pairs = []
-        for scenario in filter(_selected, scenarios):
-            service, bare = running[scenario.service], running["bare"]
-            pairs.append(_run_pair(wrk, scenario, config, service, bare))
-            print_pair(pairs[-1])
-        load_request = scenarios[1].service_request
-        load = run_wrk(wrk, load_request, config.load_connections, config.load_duration)
-        load_ok = print_load(
-            f"4. read by id at {config.load_connections} connections (tracing at 10 %, "
-            "DB pool 10 + 5 overflow)",
-            load,
-        )
+        for scenario in scenarios:
+            if _selected(scenario.name):
+                service, bare = running[scenario.service], running["bare"]
+                pairs.append(_run_pair(wrk, scenario, config, service, bare))
+                print_pair(pairs[-1])
+        load_ok = None
+        if _selected("4."):
+            load_request = scenarios[2].service_request  # the read, tracing at 10 %
+            load = run_wrk(wrk, load_request, config.load_connections, config.load_duration)
+            load_ok = print_load(
+                f"4. read by id at {config.load_connections} connections (tracing at 10 %, "
+                "DB pool 10 + 5 overflow)",
+                load,
+            )
         print(f"OTLP exports received by the sink: {sink.exports}")
         return print_verdict(pairs, load_ok)
 

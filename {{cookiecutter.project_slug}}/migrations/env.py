@@ -10,11 +10,12 @@ import asyncio
 
 from alembic import context
 from sqlalchemy import pool, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db.migrate import migration_owner_url
+from app.db.migrate import DEFAULT_RUNTIME_ROLE, migration_owner_url
 from app.db.models import metadata
+from app.settings import load_settings
 
 LOCK_TIMEOUT = "2s"
 STATEMENT_TIMEOUT = "5min"
@@ -57,13 +58,35 @@ def _run_with(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _plain_alembic_runtime_role() -> str | None:
+    """Run as plain `alembic upgrade head` (not through app.db.migrate): grant to the role named
+    in DATABASE_URL, as `migrate` does, so the two ways to migrate agree."""
+    if "runtime_role" in config.attributes:
+        return None
+    runtime_url = load_settings().database_url
+    role = make_url(runtime_url.get_secret_value()).username if runtime_url else None
+    config.attributes["runtime_role"] = role or DEFAULT_RUNTIME_ROLE
+    return str(config.attributes["runtime_role"])
+
+
+def _let_runtime_read_revision(connection: Connection, role: str) -> None:
+    # Readiness reads alembic_version as the runtime role (app.db.migrate does the same grant).
+    if connection.scalar(text("SELECT to_regclass('alembic_version')")) is not None:
+        quoted = connection.dialect.identifier_preparer.quote(role)
+        connection.execute(text(f"GRANT SELECT ON alembic_version TO {quoted}"))
+        connection.commit()
+
+
 async def run_migrations_online() -> None:
+    plain_role = _plain_alembic_runtime_role()
     engine = create_async_engine(
         migration_owner_url(config), poolclass=pool.NullPool, hide_parameters=True
     )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_with)
+            if plain_role is not None:
+                await connection.run_sync(_let_runtime_read_revision, plain_role)
     finally:
         await engine.dispose()
 

@@ -20,6 +20,7 @@ from app.settings import Settings
 from app.tenants.admin import create_tenant_now
 from app.tenants.service import NewTenant
 from tests.services import TestServices, drop_queue, provision_services
+from tests.uploads.clamd import report_scanner_tests_not_run
 
 SUPPORT_URL = "https://support.test.example/"
 TEST_QUEUE = f"test-tasks-{uuid.uuid4().hex[:10]}"
@@ -108,3 +109,9 @@ def log_lines(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str,
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     return read
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """At the end of the run, loudly: the scanner tests that did not run for want of clamd.
+    Here and not in tests/uploads/: under xdist only this conftest is loaded where reports end."""
+    report_scanner_tests_not_run(terminalreporter)

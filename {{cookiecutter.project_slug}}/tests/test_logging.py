@@ -9,7 +9,9 @@ import json
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
+from app.auth.api_keys import issue_key
+from app.auth.signing_keys import parse_signing_keys
+from app.auth.tokens import AccessClaims, issue_access_token, new_device_id, new_refresh_token
 from app.logging import REDACTED, configure_logging, get_logger
 from app.middleware.access_log import AccessLogMiddleware
 
@@ -66,6 +71,50 @@ def test_secret_shaped_values_are_redacted_anywhere(
     (line,) = log_lines()
     assert secret not in line["detail"]
     assert REDACTED in line["detail"]
+
+
+def _session_credentials() -> dict[str, str]:
+    """One freshly made credential of each shape the service issues."""
+    tenant = uuid.uuid4()
+    claims = AccessClaims(uuid.uuid4(), "ann@example.com", tenant, uuid.uuid4(), "member")
+    keys = parse_signing_keys("k1:" + "s" * 32)
+    return {
+        "access token (JWT)": issue_access_token(keys, claims, timedelta(minutes=10)),
+        "refresh token": new_refresh_token(tenant).cookie_value,
+        # Most of a secret is still a secret: masked by its prefix, not by its exact length.
+        "refresh token cut short": new_refresh_token(tenant).cookie_value[:-2],
+        "device id": new_device_id(),
+        "API key": issue_key().plaintext,
+    }
+
+
+@pytest.mark.parametrize("shape", list(_session_credentials()))
+def test_session_credentials_are_masked_by_shape_wherever_they_sit(
+    client: TestClient, log_lines: LogLines, shape: str
+) -> None:
+    """A JWT, a refresh token, a device id or an API key, as issued, never reaches a line: not
+    in free text, not in a raw Cookie header, not under an innocent key, not via `logging`."""
+    credential = _session_credentials()[shape]
+    log_lines()
+    get_logger("test").info("seen", detail=f"presented {credential}", value=credential)
+    get_logger("test").info("cookies", raw=f"__Host-access={credential}; __Secure-refresh=x")
+    logging.getLogger("thirdparty").warning("refused %s", credential)
+    lines = log_lines()
+    assert len(lines) == 3
+    assert credential not in repr(lines)
+    assert all(REDACTED in json.dumps(line) for line in lines)
+
+
+def test_a_43_character_name_in_one_case_is_not_taken_for_a_device_id(
+    client: TestClient, log_lines: LogLines
+) -> None:
+    """Only mixed-case 43-character runs look random: snake_case and hex-like names stay."""
+    name = "test_a_request_full_of_secrets_leaves_none1"
+    assert len(name) == 43
+    log_lines()
+    get_logger("test").info("ran", test=name, upper=name.upper())
+    (line,) = log_lines()
+    assert (line["test"], line["upper"]) == (name, name.upper())
 
 
 def test_standard_library_loggers_are_json_and_redacted(

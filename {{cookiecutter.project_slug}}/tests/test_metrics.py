@@ -23,7 +23,12 @@ from tests.notes.test_notes_api import auth
 from tests.processes import env_for, free_port, start_app, wait_for_port
 
 SUPPORT_URL = "https://help.acme.test/"
-PRODUCTION = {"secret_key": secrets.token_urlsafe(32), "support_url": SUPPORT_URL}
+PRODUCTION = {
+    "secret_key": secrets.token_urlsafe(32),
+    "support_url": SUPPORT_URL,
+    "session_signing_keys": f"k1:{secrets.token_urlsafe(32)}",
+    "clamd_address": "tcp://127.0.0.1:3310",
+}
 METRICS_TOKEN = "m" * 40
 
 
@@ -156,7 +161,13 @@ def test_production_serves_summed_metrics_on_metrics_port(service_urls: ServiceU
     """`serve --workers 2` in production: /metrics is 404 on the API port, and METRICS_PORT
     serves every worker's requests summed."""
     port, metrics_port = free_port(), free_port()
-    env = env_for(service_urls, SECRET_KEY=PRODUCTION["secret_key"], SUPPORT_URL=SUPPORT_URL)
+    env = env_for(
+        service_urls,
+        SECRET_KEY=PRODUCTION["secret_key"],
+        SUPPORT_URL=SUPPORT_URL,
+        SESSION_SIGNING_KEYS=PRODUCTION["session_signing_keys"],
+        CLAMD_ADDRESS=PRODUCTION["clamd_address"],
+    )
     env.update(ENVIRONMENT="production", METRICS_PORT=str(metrics_port))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = start_app(["serve", "--port", str(port), "--workers", "2"], env)

@@ -73,6 +73,8 @@ def _env(environment: str, database_url: str, urls: ServiceUrls, **extra: str) -
         "REDIS_URL": urls.redis_url,
         "SECRET_KEY": secrets.token_urlsafe(32),
         "SUPPORT_URL": SUPPORT_URL,
+        "SESSION_SIGNING_KEYS": f"k1:{secrets.token_urlsafe(32)}",
+        "CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
     }
     return service_env(**{**values, **extra})
 

@@ -19,6 +19,8 @@ GOOD_PRODUCTION = {
     "REDIS_URL": "redis://cache.internal:6379/0",
     "SECRET_KEY": secrets.token_urlsafe(32),
     "SUPPORT_URL": "https://help.acme.test/",
+    "SESSION_SIGNING_KEYS": f"k1:{secrets.token_urlsafe(32)}",
+    "CLAMD_ADDRESS": "tcp://clamd.internal:3310",
 }
 
 
@@ -61,6 +63,8 @@ def test_every_bad_variable_is_named_at_once(env: pytest.MonkeyPatch) -> None:
         "REDIS_URL",
         "SECRET_KEY",
         "SUPPORT_URL",
+        "SESSION_SIGNING_KEYS",
+        "CLAMD_ADDRESS",
         "RATE_LIMIT_PER_IP",
         "TRUSTED_PROXIES",
         "TASK_MAX_RETRIES",

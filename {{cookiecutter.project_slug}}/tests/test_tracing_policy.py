@@ -33,6 +33,8 @@ PRODUCTION = {
     "ENVIRONMENT": "production",
     "SECRET_KEY": secrets.token_urlsafe(32),
     "SUPPORT_URL": "https://help.acme.test/",
+    "SESSION_SIGNING_KEYS": f"k1:{secrets.token_urlsafe(32)}",
+    "CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
 }
 TRACE_ID = uuid.uuid4().hex
 COLLECTOR = "http://127.0.0.1:4318"

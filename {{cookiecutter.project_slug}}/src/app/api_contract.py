@@ -5,6 +5,9 @@ This service answers every error as RFC 9457 `application/problem+json` (or an H
 browser), so the document says exactly that: one `Problem` schema, used by every 4xx and 5xx an
 operation declares plus `4XX` and `5XX` catch-alls for the errors any route can give (401, 404,
 429, 503 ...). tests/test_schema_fuzzing.py checks the running service against this document.
+
+It also says how to authenticate: security schemes for the API key and the session cookies, and
+on each operation the ones its dependencies accept, so Swagger UI's "Authorize" works.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
+from app.auth.cookie_names import ACCESS_COOKIE, REFRESH_COOKIE
+from app.auth.route_principals import declared_principals
 from app.problems import PROBLEM_JSON
+from app.routes import api_routes
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -57,6 +64,35 @@ BODY_REFUSALS = {
     "413": "The body is larger than MAX_REQUEST_BODY_BYTES (`content-too-large`).",
     "415": "The body is not in the media type the operation takes (`unsupported-media-type`).",
 }
+SECURITY_SCHEMES: dict[str, Any] = {
+    "ApiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "ak_<key id>_<secret>",
+        "description": "A tenant's API key: `create-tenant` or `api-keys create` prints one.",
+    },
+    "SessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": ACCESS_COOKIE,
+        "description": "A browser session: `POST /api/v1/auth/login` sets it. Unsafe methods "
+        "also need an allowed `Origin` (CSRF check).",
+    },
+    "RefreshCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": REFRESH_COOKIE,
+        "description": "The session's refresh cookie: `POST /api/v1/auth/refresh` needs it "
+        "(401 without); `POST /api/v1/auth/logout` works without it (always 204).",
+    },
+}
+# Declared principal kind (app.auth.route_principals) → the OpenAPI security requirements.
+SECURITY_BY_PRINCIPAL: dict[str, list[dict[str, list[str]]]] = {
+    "api_key_or_session": [{"ApiKey": []}, {"SessionCookie": []}],
+    "session": [{"SessionCookie": []}],
+    # `{}`: optional, since logout answers 204 without one (ending an ended session).
+    "refresh_cookie": [{"RefreshCookie": []}, {}],
+}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -84,13 +120,39 @@ def _document_operation(responses: dict[str, Any]) -> None:
         responses.setdefault(code, {"description": description, "content": PROBLEM_CONTENT})
 
 
+def document_security(document: dict[str, Any], app: FastAPI) -> None:
+    """Declare the ways to authenticate and, on each operation, the ones it accepts (as its
+    dependencies declare them, app.auth.route_principals), so Swagger UI's Authorize works.
+    Public operations get no `security`."""
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    paths = document.get("paths", {})
+    for context in api_routes(app):
+        route = context.original_route
+        if not isinstance(route, APIRoute):  # api_routes keeps only these; for the type checker
+            continue
+        path_item = paths.get(context.path or "", {})
+        requirements = [
+            requirement
+            for kind in sorted(declared_principals(route.dependant))
+            for requirement in SECURITY_BY_PRINCIPAL.get(kind, [])
+        ]
+        for method in context.methods or ():
+            operation = path_item.get(method.lower())
+            if operation is not None and requirements:
+                operation["security"] = requirements
+
+
 def install_problem_documentation(app: FastAPI) -> None:
-    """Make `app.openapi()` return the document with its error responses rewritten, once."""
+    """Make `app.openapi()` return the document with its error responses rewritten and its
+    security declared, once."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_problems(generate())
+            document = generate()
+            document_problems(document)
+            document_security(document, app)
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]

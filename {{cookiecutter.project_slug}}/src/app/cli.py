@@ -1,5 +1,5 @@
 """The console script: `serve`, `worker`, `beat`, `check-config`, `dev`, `migrate`,
-`create-tenant`, `api-keys`, `dlq`, `purge`.
+`create-tenant`, `create-user`, `api-keys`, `auth`, `dlq`, `purge`.
 
 Configuration is validated before anything binds a port; a bad environment exits with status 2 and
 one message naming every bad variable (never a value).
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -18,10 +17,14 @@ from pathlib import Path
 
 import uvicorn
 
+from app.auth.key_commands import add_auth_commands
 from app.auth.runtime_role import require_services_and_runtime_role
-from app.command_exits import run_command
+from app.command_exits import announce, report_config_error, run_command, say
+from app.dev_state import dev_services_for
 from app.settings import ConfigError, Settings, load_settings
 from app.tenants.key_commands import add_api_key_commands
+from app.tenants.user_commands import add_user_commands
+from app.worker.dlq_commands import add_dlq_commands
 
 EXIT_CONFIG = 2
 DEVSERVICES_DIR = Path(".devservices")
@@ -33,7 +36,7 @@ def _validated_settings(need_services: bool) -> Settings | None:
         if need_services:
             require_services_and_runtime_role(settings)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        report_config_error(error)
         return None
     return settings
 
@@ -63,7 +66,7 @@ def _run_server(host: str, port: int, workers: int = 1) -> int:
     try:
         serve_metrics_apart(settings, host, port)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        report_config_error(error)
         return EXIT_CONFIG
     from app.http_server import server_options  # the web stack: `serve` and `dev` only
 
@@ -89,7 +92,7 @@ def _check_config(_: argparse.Namespace) -> int:
     settings = _validated_settings(need_services=True)
     if settings is None:
         return EXIT_CONFIG
-    print(f"configuration OK (environment={settings.environment})")
+    announce(f"configuration OK (environment={settings.environment})", "configuration_ok")
     return 0
 
 
@@ -98,7 +101,7 @@ def _owner_and_runtime_urls() -> tuple[str, str] | None:
     if settings is None:
         return None
     if settings.database_owner_url is None or settings.database_url is None:
-        print("DATABASE_OWNER_URL and DATABASE_URL are required", file=sys.stderr)
+        say("DATABASE_OWNER_URL and DATABASE_URL are required")
         return None
     return settings.database_owner_url.get_secret_value(), settings.database_url.get_secret_value()
 
@@ -172,28 +175,6 @@ def _beat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dlq(args: argparse.Namespace) -> int:
-    from app.worker import operations
-
-    settings = _validated_settings(need_services=False)
-    if settings is None:
-        return EXIT_CONFIG
-    if args.dlq_command == "list":
-        for line in operations.dlq_list(settings, args.json):
-            print(line)
-    elif args.dlq_command == "replay":
-        task_id = operations.dlq_replay(settings, args.id)
-        if task_id is None:
-            print(f"no dead letter with id {args.id}", file=sys.stderr)
-            return 1
-        print(json.dumps({"replayed": args.id, "task_id": task_id}))
-    elif args.dlq_command == "purge":
-        print(json.dumps({"purged": operations.dlq_purge(settings)}))
-    else:
-        print(json.dumps({"drill_task_id": operations.dlq_drill(settings)}))
-    return 0
-
-
 def _purge(_: argparse.Namespace) -> int:
     """Apply every retention rule now; prints what was deleted per table."""
     import asyncio
@@ -210,7 +191,7 @@ def _purge(_: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
-        print("--workers must be at least 1", file=sys.stderr)
+        say("--workers must be at least 1")
         return EXIT_CONFIG
     return _run_server(args.host, args.port, args.workers)
 
@@ -218,28 +199,40 @@ def _serve(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     """Serve with embedded PostgreSQL and Redis unless real URLs are configured."""
     # Imported here: the embedded servers are a development-only extra.
+    from app.dev_state import DEV_DATABASE, is_development, published_services, summarised_stop
+    from app.dev_welcome import welcome_when_ready
     from app.devservices import (
         embedded_postgres,
         embedded_redis,
         prepare_database,
     )
+    from app.uploads.dev_clamd import clamd_for_dev
 
     if os.environ.get("ENVIRONMENT", "development") == "production":
-        print("`dev` refuses to run with ENVIRONMENT=production", file=sys.stderr)
+        say("`dev` refuses to run with ENVIRONMENT=production")
         return EXIT_CONFIG
     root = DEVSERVICES_DIR.resolve()
+    started: dict[str, str] = {}  # told to the other commands (app.dev_state)
     # A stop signal exits through Python (app.command_exits): the servers below stop on the way.
     with ExitStack() as services:
+        services.enter_context(summarised_stop(started))
         if "DATABASE_URL" not in os.environ:
             admin_url = services.enter_context(embedded_postgres(root))
-            owner_url, runtime_url = prepare_database(admin_url, "app_dev", recreate=False)
-            os.environ["DATABASE_OWNER_URL"], os.environ["DATABASE_URL"] = owner_url, runtime_url
+            owner_url, runtime_url = prepare_database(admin_url, DEV_DATABASE, recreate=False)
+            started["DATABASE_OWNER_URL"], started["DATABASE_URL"] = owner_url, runtime_url
+            os.environ.update(started)
         if "DATABASE_OWNER_URL" in os.environ:
             status = _migrate(argparse.Namespace(downgrade=False, revision=None))
             if status:
                 return status
+            if is_development():  # a demo tenant and key, and what to do next
+                welcome_when_ready(root, os.environ["DATABASE_OWNER_URL"], args.host, args.port)
         if "REDIS_URL" not in os.environ:
-            os.environ["REDIS_URL"] = services.enter_context(embedded_redis(root))
+            started["REDIS_URL"] = services.enter_context(embedded_redis(root))
+            os.environ["REDIS_URL"] = started["REDIS_URL"]
+        if "CLAMD_ADDRESS" not in os.environ and (clamd := clamd_for_dev(services)):
+            os.environ["CLAMD_ADDRESS"] = clamd  # loaded with the shipped test signature only
+        services.enter_context(published_services(root, started))
         return _run_server(args.host, args.port)
 
 
@@ -274,23 +267,20 @@ def _parser() -> argparse.ArgumentParser:
     beat = commands.add_parser("beat", help="run the periodic-task scheduler (one only)")
     beat.add_argument("--schedule-file", default="celerybeat-schedule", help="beat's state file")
     beat.set_defaults(handler=_beat)
-    dlq = commands.add_parser("dlq", help="inspect and replay dead-lettered tasks")
-    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
-    dlq_list = dlq_commands.add_parser("list", help="list dead letters, newest first")
-    dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
-    dlq_commands.add_parser("replay", help="re-enqueue one dead letter").add_argument("id")
-    dlq_commands.add_parser("purge", help="delete all dead letters")
-    dlq_commands.add_parser("drill", help="enqueue a task that always fails")
-    dlq.set_defaults(handler=_dlq)
+    add_dlq_commands(commands)
     commands.add_parser("purge", help="delete expired data now").set_defaults(handler=_purge)
     tenant = commands.add_parser("create-tenant", help="create a tenant and print its API key")
     tenant.add_argument("name")
     tenant.set_defaults(handler=_create_tenant)
     add_api_key_commands(commands)
+    add_auth_commands(commands)
+    add_user_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status (2 and one line when
     the database is unreachable or unmigrated, a setting is missing or a port is busy)."""
-    return run_command(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    with dev_services_for(args.command):  # `make dev`'s services when none are configured
+        return run_command(args)

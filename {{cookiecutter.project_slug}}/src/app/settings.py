@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
-from app.settings_base import SettingsBase, is_production
+from app.auth.key_cache_settings import KeyCacheSettings
+from app.auth.login_settings import LoginSettings
+from app.auth.session_settings import SessionSettings
 from app.config_checks import (
     DEV_SECRET_KEY,
     DEV_SUPPORT_URL,
@@ -29,6 +31,9 @@ from app.config_checks import (
     same_role,
     split_list,
 )
+from app.middleware.csrf_settings import CsrfSettings
+from app.settings_base import SettingsBase, is_production
+from app.uploads.settings import UploadSettings
 
 __all__ = [
     "ConfigError",
@@ -43,7 +48,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # Feature groups of settings (each a `SettingsBase` in its feature's folder) go before SettingsBase.
-class Settings(SettingsBase):
+class Settings(
+    KeyCacheSettings, LoginSettings, SessionSettings, CsrfSettings, UploadSettings, SettingsBase
+):
     """The service's whole configuration. Field names are the environment variable names."""
 
     service_name: str = Field(default_factory=distribution_name, min_length=1, max_length=64)

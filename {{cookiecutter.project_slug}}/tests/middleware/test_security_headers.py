@@ -87,6 +87,8 @@ def test_hsts_only_in_production(make_settings: Callable[..., Settings]) -> None
         environment="production",
         secret_key=secrets.token_urlsafe(32),
         support_url="https://help.acme.test/",
+        session_signing_keys=f"k1:{secrets.token_urlsafe(32)}",
+        clamd_address="tcp://127.0.0.1:3310",
     )
     with TestClient(create_app(settings)) as client:
         response = client.get("/health/live")
@@ -121,6 +123,8 @@ def test_api_docs_are_off_in_production(make_settings: Callable[..., Settings]) 
         environment="production",
         secret_key=secrets.token_urlsafe(32),
         support_url="https://help.acme.test/",
+        session_signing_keys=f"k1:{secrets.token_urlsafe(32)}",
+        clamd_address="tcp://127.0.0.1:3310",
     )
     with TestClient(create_app(settings)) as client:
         assert client.get("/docs").status_code == 404

@@ -42,9 +42,14 @@ def test_the_stack_has_every_service() -> None:
 
 
 def test_images_are_pinned() -> None:
-    """Every image names an exact version: never `latest`, never a bare major."""
+    """Every pulled image names an exact version and its digest: never `latest`, never a bare
+    major. The service's own image is built from the Dockerfile (`build:`), not pulled."""
     for name, service in SERVICES.items():
-        image, _, tag = service["image"].rpartition(":")
+        if "build" in service:
+            continue
+        reference, _, digest = service["image"].partition("@")
+        assert digest.startswith("sha256:"), f"{name}: {service['image']} has no digest"
+        image, _, tag = reference.rpartition(":")
         assert image, f"{name}: {service['image']} has no tag"
         assert tag != "latest", f"{name}: {service['image']}"
         assert tag.count(".") >= 1, f"{name}: {service['image']} is not an exact version"

@@ -28,6 +28,7 @@ from app.worker.policy import decide
 from app.worker.tasks import retry_policy
 from tests.processes import free_port, start_app
 from tests.services import drop_queue
+from tests.worker.outage_tasks import OUTAGE_TASK
 from tests.worker.output import ProcessOutput, metric_value
 
 
@@ -92,10 +93,10 @@ async def test_a_task_in_a_database_outage_is_retried_then_kept_in_the_broker(
     database: Database,
     new_tenant: Callable[[], NewTenant],
 ) -> None:
-    """Worker's DATABASE_URL refuses connections: the task is retried (logged as retries), then
-    even its dead letter cannot be written, so the message goes back to the broker and is
-    delivered again; after the worker stops it is still queued, and a worker on the recovered
-    database does the work."""
+    """Worker's DATABASE_URL refuses connections: each attempt goes back to the broker after a
+    pause, without spending a retry, more times than the budget allows (TASK_MAX_RETRIES=2), and
+    is never dead-lettered; after the worker stops it is still queued, and a worker on the
+    recovered database does the work."""
     tenant, queue = new_tenant(), f"test-{uuid.uuid4().hex[:10]}"
     note_id = await _new_note(database, tenant)
     env = {**worker_env, "TASK_QUEUE": queue, "WORKER_METRICS_PORT": str(free_port())}
@@ -113,20 +114,18 @@ async def test_a_task_in_a_database_outage_is_retried_then_kept_in_the_broker(
         def requeued(line: dict[str, Any]) -> bool:
             return line["event"] == "task_requeued" and line.get("task_id") == task_id
 
-        output.wait_for(requeued)
-        # Back in the broker means delivered again: it fails and is requeued a second time.
-        output.wait_for(lambda _: sum(requeued(line) for line in output.records()) >= 2)
+        # Back in the broker means delivered again: more attempts than the budget of 3.
+        output.wait_for(lambda _: sum(requeued(line) for line in output.records()) >= 4)
         metrics = httpx2.get(f"http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics").text
     finally:
         assert output.stop() == 0, output.tail()
     own = [line for line in output.records() if line.get("task_id") == task_id]
-    retries = [line for line in own if line["event"] == "task_retry"]
-    assert [line["attempt"] for line in retries] == [1, 2], output.tail()
-    assert {line["reason"] for line in retries} == {"connection failure: unreachable"}
-    assert not [line for line in own if line["event"] == "task_dead_lettered"]
+    requeues = [line for line in own if requeued(line)]
+    assert {line["reason"] for line in requeues} == {"dependency outage: unreachable"}
+    assert {line["attempts"] for line in requeues} == {1}, "an outage spent a retry"
+    assert not [line for line in own if line["event"] in ("task_retry", "task_dead_lettered")]
     counted = 'task="notes.count_words"'
-    assert metric_value(metrics, "task_retries_total", counted) == 2
-    assert metric_value(metrics, "task_runs_total", f'{counted},outcome="requeued"') >= 2
+    assert metric_value(metrics, "task_runs_total", f'{counted},outcome="requeued"') >= 4
 
     assert worker_settings.redis_url is not None
     redis = Redis.from_url(worker_settings.redis_url.get_secret_value())
@@ -140,3 +139,43 @@ async def test_a_task_in_a_database_outage_is_retried_then_kept_in_the_broker(
     finally:
         healthy.stop()
         drop_queue(worker_settings.redis_url.get_secret_value(), queue)
+
+
+def test_an_outage_of_the_services_database_does_not_spend_the_retry_budget(
+    worker_env: dict[str, str], worker_settings: Settings
+) -> None:
+    """A task whose first 5 attempts lose their database connection (more than the budget of
+    TASK_MAX_RETRIES=2 retries) while PostgreSQL is up, so a dead letter could be written: each
+    attempt goes back to the broker without spending a retry, and the 6th applies the effect.
+    Nothing is dead-lettered, nothing counted as a retry."""
+    key, queue = f"outage-{uuid.uuid4().hex}", f"test-{uuid.uuid4().hex[:10]}"
+    env = {**worker_env, "TASK_QUEUE": queue, "WORKER_METRICS_PORT": str(free_port())}
+    args = ["worker", "--pool", "solo", "--include", "tests.worker.outage_tasks"]
+    output = ProcessOutput(start_app(args, env))
+    assert worker_settings.redis_url is not None
+    redis = Redis.from_url(worker_settings.redis_url.get_secret_value())
+    task_id = str(uuid.uuid4())
+    try:
+        publisher = create_celery(worker_settings.model_copy(update={"task_queue": queue}))
+        publisher.send_task(OUTAGE_TASK, args=[key, 5], task_id=task_id)
+        deadline = time.monotonic() + 60
+        while redis.get(f"{key}:effect") is None and time.monotonic() < deadline:
+            assert output.process.poll() is None, output.tail()
+            events = {line["event"] for line in output.records()}
+            assert "task_dead_lettered" not in events, output.tail()
+            time.sleep(0.2)
+    finally:
+        assert output.stop() == 0, output.tail()
+        drop_queue(worker_settings.redis_url.get_secret_value(), queue)
+    try:
+        assert redis.get(f"{key}:effect") == b"1", output.tail()
+        assert redis.get(f"{key}:attempts") == b"6"
+    finally:
+        redis.delete(f"{key}:effect", f"{key}:attempts")
+        redis.close()
+    own = [line for line in output.records() if line.get("task_id") == task_id]
+    requeued = [line for line in own if line["event"] == "task_requeued"]
+    assert len(requeued) == 5, output.tail()
+    assert all(line["reason"].startswith("dependency outage") for line in requeued)
+    assert {line["attempts"] for line in requeued} == {1}, "a requeue spent a retry"
+    assert not [line for line in own if line["event"] in ("task_retry", "task_dead_lettered")]

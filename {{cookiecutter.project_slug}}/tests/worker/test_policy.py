@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import statistics
 
@@ -13,7 +14,20 @@ from asyncpg.exceptions import (  # type: ignore[import-untyped,unused-ignore]  
     UniqueViolationError,
 )
 
-from app.worker.policy import Decision, RetryPolicy, TransientError, backoff, decide
+from app.outbound.destinations import DestinationGuard
+from app.webhooks.delivery import Delivery, DeliveryFailedError, send
+from app.webhooks.signing import generate_secret
+from app.worker.policy import (
+    REQUEUE_PAUSE_MAX_S,
+    Decision,
+    DependencyOutageError,
+    RetryPolicy,
+    TransientError,
+    backoff,
+    decide,
+    requeue_pause,
+)
+from tests.processes import free_port
 
 POLICY = RetryPolicy(max_retries=5, base_delay=2.0, max_delay=60.0)
 
@@ -100,3 +114,50 @@ def test_backoff_draws_are_spread_over_the_whole_range() -> None:
     below_quarter = sum(delay < ceiling / 4 for delay in delays) / len(delays)
     assert below_quarter == pytest.approx(0.25, abs=0.04)
     assert min(delays) < ceiling * 0.01
+
+
+@pytest.mark.parametrize("retries_so_far", [0, POLICY.max_retries, 40])
+def test_an_outage_of_the_services_database_is_requeued_whatever_was_spent(
+    retries_so_far: int,
+) -> None:
+    """The worker's own database unreachable (DependencyOutageError, raised by the worker's
+    `Database`) sends the message back to the broker without spending the budget, even when it is
+    already spent: a requeued task is never dead-lettered for an outage."""
+    decision = decide(DependencyOutageError("unreachable"), retries_so_far, POLICY, transient=())
+    assert decision == Decision("requeue", reason="dependency outage: unreachable")
+
+
+def test_an_outage_behind_a_task_error_is_requeued() -> None:
+    """A task that wraps the outage in its own error (`raise ... from`) is requeued too."""
+    error = RuntimeError("could not load the endpoint")
+    error.__cause__ = DependencyOutageError("connection_lost")
+    assert decide(error, POLICY.max_retries, POLICY).action == "requeue"
+
+
+async def test_a_dead_receivers_refused_connection_spends_the_budget() -> None:
+    """A webhook receiver that refuses connections is not the service's own dependency: the real
+    error `send` raises is retried within the budget, then dead-lettered, never requeued."""
+    loopback = DestinationGuard((ipaddress.ip_network("127.0.0.1/32"),))
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    delivery = Delivery(url, generate_secret(), "msg_1", b"{}")
+    with pytest.raises(DeliveryFailedError) as refused:
+        await send(delivery, loopback)
+    first = decide(refused.value, 0, POLICY)
+    assert first.action == "retry", first
+    assert first.reason == "connection failure: unreachable"
+    last = decide(refused.value, POLICY.max_retries, POLICY)
+    assert last == Decision("dead_letter", reason="retries exhausted")
+
+
+def test_requeue_pauses_grow_with_the_outage_and_stay_bounded() -> None:
+    """The pause before a requeued message goes back follows the backoff of the outage's length
+    (consecutive outage failures in this process), capped at the smaller of TASK_RETRY_MAX_DELAY
+    and REQUEUE_PAUSE_MAX_S: an outage is not a hot loop, and a worker is never held long."""
+    rng = random.Random(3)  # noqa: S311 - reproducible jitter, not cryptography
+    first = [requeue_pause(0, POLICY, rng) for _ in range(200)]
+    long_outage = [requeue_pause(30, POLICY, rng) for _ in range(200)]
+    assert max(first) <= POLICY.base_delay
+    assert max(long_outage) <= REQUEUE_PAUSE_MAX_S < POLICY.max_delay
+    assert max(long_outage) > REQUEUE_PAUSE_MAX_S * 0.8
+    fast = RetryPolicy(max_retries=2, base_delay=0.2, max_delay=0.5)
+    assert max(requeue_pause(30, fast, rng) for _ in range(200)) <= fast.max_delay

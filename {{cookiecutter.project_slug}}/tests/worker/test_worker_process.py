@@ -3,6 +3,7 @@ to its graceful stop; and a graceful stop exits 0."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 
 from app.settings import Settings
@@ -37,3 +38,24 @@ def test_worker_writes_only_json_lines_and_exits_0_on_sigterm(
     events = [record["event"] for record in output.records()]
     assert "worker_started" in events
     assert any("Warm shutdown" in event for event in events)
+
+
+def test_a_sigterm_while_the_worker_starts_is_a_clean_stop(worker_env: dict[str, str]) -> None:
+    """SIGTERM early in the start, before Celery has installed its signal handlers (here: while
+    the worker checks its database role against a server that never answers): the worker stops
+    cleanly with exit 0, not killed by the signal (-15), and writes no traceback or plain text."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        env = {
+            **worker_env,
+            "DATABASE_URL": f"postgresql://app_runtime:pw@127.0.0.1:{port}/app",
+            "WORKER_METRICS_PORT": str(free_port()),
+        }
+        output = ProcessOutput(start_app(["worker", "--pool", "solo"], env))
+        silent.settimeout(30)
+        connection, _ = silent.accept()  # the role check has begun: Celery is not started yet
+        with connection:
+            code = output.stop()
+    assert code == 0, output.tail()
+    assert not_json_lines(output.stdout) == [], output.tail()
+    assert not_json_lines(output.stderr) == [], output.tail()

@@ -1,5 +1,10 @@
 """The `CurrentPrincipal` dependency: who is calling, and for which tenant.
 
+Either principal is accepted: a machine client's API key (`Authorization: Bearer`) or a browser
+session's access cookie (`__Host-access`, app.auth.session_principal). An Authorization header
+wins; the cookie is read only without one, so the API key path pays nothing for sessions.
+`SessionPrincipal` accepts the session cookie only (the `/api/v1/auth` routes of a signed-in user).
+
 Machine clients send `Authorization: Bearer <api key>`. The key is checked through the
 `verify_api_key` database function, the only way the runtime role can touch the key table.
 A successful check is remembered in-process for `KEY_CACHE_SECONDS` (`ApiKeyCache`), never past
@@ -17,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
@@ -25,17 +30,24 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.api_keys import parse_key
+from app.auth.cookie_names import ACCESS_COOKIE
+from app.auth.session_principal import session_subject, verify_session
 from app.db.session import Database, DatabaseDep
 from app.errors import UnauthorizedError
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. `subject` identifies it within the tenant (here: the key id)."""
+    """An authenticated caller. `subject` identifies it within the tenant (the key id, or
+    `user:<id>` for a session). A session also names its user, role, email and family."""
 
     tenant_id: uuid.UUID
     subject: str
-    kind: str = "api_key"
+    kind: Literal["api_key", "session"] = "api_key"
+    user_id: uuid.UUID | None = None
+    role: str | None = None
+    email: str | None = None
+    family_id: uuid.UUID | None = None
 
 
 # How long a verified key is trusted without asking the database again: the longest a revoked
@@ -151,10 +163,11 @@ class ApiKeyCache:
         return grant.tenant_id if grant is not None else None
 
 
-def _bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
+def _bearer_token(header: str | None) -> str:
     if header is None:
-        raise UnauthorizedError("Send an API key as `Authorization: Bearer <key>`.")
+        raise UnauthorizedError(
+            "Send an API key as `Authorization: Bearer <key>`, or sign in for a session cookie."
+        )
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("The Authorization header must use the Bearer scheme.")
@@ -162,8 +175,13 @@ def _bearer_token(request: Request) -> str:
 
 
 async def authenticate(request: Request, database: DatabaseDep) -> Principal:
-    """Resolve the bearer API key to its tenant, or answer 401."""
-    parsed = parse_key(_bearer_token(request))
+    """Resolve the bearer API key (or, without one, the session cookie) to its tenant, or 401."""
+    header = request.headers.get("authorization")
+    if header is None:
+        access = request.cookies.get(ACCESS_COOKIE)
+        if access is not None:
+            return await _session_principal(request, database, access)
+    parsed = parse_key(_bearer_token(header))
     if parsed is None:
         raise UnauthorizedError("The API key is malformed.")
     key_id, secret_hash = parsed
@@ -200,4 +218,31 @@ async def _verify(database: Database, key_id: uuid.UUID, secret_hash: bytes) -> 
     return await database.run(lookup, tenant_id=None)
 
 
+async def authenticate_session(request: Request, database: DatabaseDep) -> Principal:
+    """The signed-in user of the session cookie, or 401 (API keys are not accepted here)."""
+    access = request.cookies.get(ACCESS_COOKIE)
+    if access is None:
+        raise UnauthorizedError("Sign in first: this route needs the session cookie.")
+    return await _session_principal(request, database, access)
+
+
+async def _session_principal(request: Request, database: Database, token: str) -> Principal:
+    grant = await verify_session(database, request.app.state.settings.signing_keys, token)
+    claims = grant.claims
+    principal = Principal(
+        tenant_id=claims.tenant_id,
+        subject=session_subject(claims.user_id),
+        kind="session",
+        user_id=claims.user_id,
+        role=grant.role,
+        email=claims.email,
+        family_id=claims.family_id,
+    )
+    request.state.principal = principal
+    return principal
+
+
+# Either principal: an API key or the session cookie (notes, webhooks, every /api/ route).
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+# The session cookie only: routes that act on the signed-in user (app.auth.router).
+SessionPrincipal = Annotated[Principal, Depends(authenticate_session)]

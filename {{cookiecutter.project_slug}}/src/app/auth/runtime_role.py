@@ -5,19 +5,20 @@ member of the owner role) is held by them only because they are FORCEd, may turn
 gets the owner-only policies that read every tenant's keys. Settings can only compare role
 names; the server knows the privileges. So before `serve`, `check-config`, `worker` or `beat`
 starts anything, the role is looked up: production refuses to start, elsewhere one warning line
-says what is wrong. No value of the URL is ever printed.
+says what is wrong (one JSON log record when the environment asks for JSON logs). No value of
+the URL is ever printed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.command_exits import say
 from app.settings import ConfigError, Settings, require_service_urls
 
 CONNECT_TIMEOUT_S = 5
@@ -74,5 +75,11 @@ def require_services_and_runtime_role(settings: Settings) -> None:
         return
     if settings.is_production:
         raise ConfigError({"DATABASE_URL": "; ".join(problems)})
-    warning = f"warning: DATABASE_URL: {'; '.join(problems)} (production refuses to start)"
-    print(warning, file=sys.stderr)  # noqa: T201 - before logging exists, like config errors
+    # Before logging is configured (or even possible): like a configuration error.
+    say(
+        f"warning: DATABASE_URL: {'; '.join(problems)} (production refuses to start)",
+        event="runtime_role_unsafe",
+        level="warning",
+        variable="DATABASE_URL",
+        problems=problems,
+    )

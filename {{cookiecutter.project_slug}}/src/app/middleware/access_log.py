@@ -3,9 +3,14 @@ and duration, measured once for both."""
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from collections.abc import Awaitable
+from typing import Any
 
+from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logging import access_logger
@@ -19,7 +24,26 @@ def route_template(scope: Scope) -> str:
     """
     route = scope.get("route")
     path: str | None = getattr(route, "path", None)
+    if path is None:  # answered before routing (a 429, 413, 503 …): the route it was meant for
+        path = _template_of_path(scope)
     return path if path is not None else "<unmatched>"
+
+
+def _template_of_path(scope: Scope) -> str | None:
+    app = scope.get("app")
+    if app is None:
+        return None
+    for regex, template in _route_patterns(app):
+        if regex.match(scope["path"]):
+            return template
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _route_patterns(app: Any) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each route's path regex and template, compiled once per app."""
+    contexts = iter_route_contexts(getattr(app, "routes", ()))
+    return tuple((compile_path(c.path)[0], c.path) for c in contexts if c.path)
 
 
 class AccessLogMiddleware:

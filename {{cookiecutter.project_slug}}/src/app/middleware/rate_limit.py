@@ -7,7 +7,8 @@ the request is served (fail open), counted, and logged once per interval (`Throt
 
 Identities: the IP bucket is the client's address, or its IPv6 network (`client_ip`); the
 principal bucket is the parsed credential, never the header as sent, so `bearer KEY` and
-`Bearer  KEY` spend the same quota as `Bearer KEY`.
+`Bearer  KEY` spend the same quota as `Bearer KEY`. A browser session's bucket is its user in its
+tenant, read from the access cookie after its signature is verified (docs/rate-limiting.md).
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import FastAPI
 from redis.exceptions import RedisError
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.api_keys import parse_key
+from app.auth.cookie_names import ACCESS_COOKIE
+from app.auth.signing_keys import SigningKeys
+from app.auth.tokens import verify_access_token
 from app.client_ip import client_ip, rate_limit_identity
 from app.logging import get_logger
 from app.metrics import RATE_LIMIT_DECISIONS
@@ -63,6 +68,30 @@ def api_key_identity(token: bytes) -> str | None:
     return f"key:{key_id.hex}:{secret_hash[:8].hex()}"
 
 
+def session_identity(keys: SigningKeys, token: bytes) -> str | None:
+    """The principal bucket of a session's access token: its user in its tenant.
+
+    Verified first (signature, `kid`, lifetime; no database): the claims of an unverified token
+    are the attacker's to choose, and would let one spend a victim's quota. One HMAC per new
+    token per process (the memo below), and a token serves many requests in its minutes.
+    """
+    claims = verify_access_token(keys, token.decode("latin-1"))
+    if claims is None:
+        return None
+    return f"user:{claims.tenant_id.hex}:{claims.user_id.hex}"
+
+
+_ACCESS_COOKIE_NAME = ACCESS_COOKIE.encode() + b"="
+
+
+def access_cookie(cookie_header: bytes) -> bytes | None:
+    """The access cookie as the app reads it (Starlette's parser; the first Cookie header)."""
+    if _ACCESS_COOKIE_NAME not in cookie_header:  # the usual case: no parsing
+        return None
+    value = cookie_parser(cookie_header.decode("latin-1")).get(ACCESS_COOKIE)
+    return value.encode("latin-1") if value else None
+
+
 # Parsed credentials by a digest of the token (no plaintext secret kept in memory): a busy
 # client pays for one hash per request, not for parsing. Emptied when full.
 PRINCIPAL_MEMO_ENTRIES = 4096
@@ -93,6 +122,7 @@ class RateLimitMiddleware:
         trusted_proxies: Sequence[IPNetwork],
         support_url: str,
         ipv6_prefix: int = 64,
+        session_keys: SigningKeys | None = None,
     ) -> None:
         self.app = app
         self.counter = counter
@@ -105,21 +135,38 @@ class RateLimitMiddleware:
         self._allowed = RATE_LIMIT_DECISIONS.labels("allowed")  # every request: look it up once
         self._unavailable = ThrottledWarning(log, "rate_limit_unavailable")
         self._principals: dict[bytes, str | None] = {}
+        self.session_keys = session_keys
 
     def _principal(self, scope: Scope) -> str | None:
-        """The caller's credential identity (an API key; a session later), not its spelling."""
+        """The caller's credential identity (an API key, else a session), not its spelling.
+        As in `app.auth.principal`, an Authorization header wins over the session cookie."""
+        cookies: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 parts = value.split()  # any case of the scheme, any run of spaces
                 if len(parts) != 2:
                     return None
-                digest = hashlib.sha256(parts[1]).digest()
-                if digest not in self._principals:
-                    if len(self._principals) >= PRINCIPAL_MEMO_ENTRIES:
-                        self._principals.clear()
-                    self._principals[digest] = api_key_identity(parts[1])
-                return self._principals[digest]
-        return None
+                return self._memo(b"k", parts[1], api_key_identity)
+            if name == b"cookie" and cookies is None:
+                cookies = value
+        if cookies is None or self.session_keys is None:
+            return None
+        token = access_cookie(cookies)
+        if token is None:
+            return None
+        keys = self.session_keys
+        return self._memo(b"s", token, lambda raw: session_identity(keys, raw))
+
+    def _memo(
+        self, kind: bytes, token: bytes, identify: Callable[[bytes], str | None]
+    ) -> str | None:
+        # By kind too: an API key sent as a cookie must not memoize "no bucket" for that key.
+        digest = kind + hashlib.sha256(token).digest()
+        if digest not in self._principals:
+            if len(self._principals) >= PRINCIPAL_MEMO_ENTRIES:
+                self._principals.clear()
+            self._principals[digest] = identify(token)
+        return self._principals[digest]
 
     def _checks(self, scope: Scope) -> list[tuple[RatePolicy, str]]:
         ip = rate_limit_identity(client_ip(scope, self.trusted_proxies), self.ipv6_prefix)

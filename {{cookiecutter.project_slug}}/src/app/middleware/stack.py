@@ -13,6 +13,7 @@ from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.concurrency import ConcurrencyLimitMiddleware
 from app.middleware.correlation import CorrelationIdMiddleware
+from app.middleware.csrf import CsrfMiddleware
 from app.middleware.json_body import JsonBodyMiddleware
 from app.middleware.rate_limit import RateLimitMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
@@ -49,7 +50,17 @@ def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) ->
             trusted_proxies=settings.trusted_proxies,
             ipv6_prefix=settings.rate_limit_ipv6_prefix,
             support_url=str(settings.support_url),
+            session_keys=settings.signing_keys,
         )
+    # CSRF before the route and its dependencies (the idempotency record), so a forged write
+    # leaves nothing behind; outside the rate limit, so it spends no Redis round trip and none of
+    # its victim's quota; inside the body limit and the layers outside it, so its 403 is logged.
+    app.add_middleware(
+        CsrfMiddleware,
+        allowed_origins=settings.allowed_origins,
+        public_base_url=str(settings.public_base_url) if settings.public_base_url else None,
+        support_url=str(settings.support_url),
+    )
     # Body size and time outside the rate limit: an announced oversized body costs no Redis
     # round trip, and every layer inside reads the body through its counting `receive`.
     app.add_middleware(

@@ -7,12 +7,21 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy import insert as insert_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.notes.models import Note
-from app.notes.schemas import NoteListQuery
+from app.notes.schemas import NoteListQuery, NoteOut
 
 
 def _live(tenant_id: uuid.UUID) -> ColumnElement[bool]:
@@ -26,21 +35,41 @@ _GET = select(Note).where(
     Note.tenant_id == bindparam("tenant_id"),
     Note.deleted_at.is_(None),
 )
+# A read that changes nothing needs no ORM object: the columns the API shows, as a row that
+# `NoteOut` validates straight from (no identity map, no instance state, no unit of work).
+_NOTES = Note.__table__.c
+_READ = select(
+    *(_NOTES[name] for name in ("id", "title", "body", "format", "version", "word_count")),
+    _NOTES.created_at,
+    _NOTES.updated_at,
+).where(
+    _NOTES.id == bindparam("note_id"),
+    _NOTES.tenant_id == bindparam("tenant_id"),
+    _NOTES.deleted_at.is_(None),
+)
 # One round trip: the server-side defaults (id, version, timestamps) come back by RETURNING,
 # where add() + flush() + refresh() took two.
 _INSERT = insert_statement(Note).returning(Note)
 
 
-async def insert(session: AsyncSession, tenant_id: uuid.UUID, title: str, body: str) -> Note:
-    note: Note = (
-        await session.scalars(_INSERT, [{"tenant_id": tenant_id, "title": title, "body": body}])
-    ).one()
+async def insert(
+    session: AsyncSession, tenant_id: uuid.UUID, title: str, body: str, note_format: str = "text"
+) -> Note:
+    """`body` as stored: an HTML body must already be sanitized (`app.notes.html_policy`)."""
+    values = {"tenant_id": tenant_id, "title": title, "body": body, "format": note_format}
+    note: Note = (await session.scalars(_INSERT, [values])).one()
     return note
 
 
 async def get(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -> Note | None:
     note: Note | None = await session.scalar(_GET, {"note_id": note_id, "tenant_id": tenant_id})
     return note
+
+
+async def read(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -> NoteOut | None:
+    """The note as the API shows it, for reading only (`get` returns the ORM object, to change)."""
+    row = (await session.execute(_READ, {"note_id": note_id, "tenant_id": tenant_id})).first()
+    return NoteOut.model_validate(row, from_attributes=True) if row is not None else None
 
 
 def _filtered(tenant_id: uuid.UUID, query: NoteListQuery) -> Select[Note]:

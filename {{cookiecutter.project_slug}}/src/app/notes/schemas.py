@@ -21,13 +21,22 @@ def _rfc3339_only(value: Any) -> Any:
 
 # What the OpenAPI document promises (`format: date-time`), and nothing looser.
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+# The limit holds for the body as sent and for the body as stored (an HTML body after sanitizing,
+# which escaping can lengthen); the table's check constraint says the same.
+BODY_MAX_CHARS = 20_000
+NoteFormat = Literal["text", "html"]
+FORMAT_DESCRIPTION = (
+    "`text`: the body is plain text (escape it when you display it). `html`: the body is HTML, "
+    "sanitized against an allow-list before it is stored (docs/api.md, HTML notes)."
+)
 
 
 class NoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
-    body: str = Field(default="", max_length=20_000)
+    body: str = Field(default="", max_length=BODY_MAX_CHARS)
+    format: NoteFormat = Field(default="text", description=FORMAT_DESCRIPTION)
 
 
 class NoteUpdate(BaseModel):
@@ -36,16 +45,17 @@ class NoteUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, max_length=20_000)
+    body: str | None = Field(default=None, max_length=BODY_MAX_CHARS)
+    # Switching to `html` sanitizes the body the note keeps.
+    format: NoteFormat | None = Field(default=None, description=FORMAT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         if not self.model_fields_set:
-            raise ValueError("send at least one of: title, body")
-        if "title" in self.model_fields_set and self.title is None:
-            raise ValueError("title cannot be null")
-        if "body" in self.model_fields_set and self.body is None:
-            raise ValueError("body cannot be null")
+            raise ValueError("send at least one of: title, body, format")
+        for name in ("title", "body", "format"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         return self
 
 
@@ -55,6 +65,7 @@ class NoteOut(BaseModel):
     id: uuid.UUID
     title: str
     body: str
+    format: NoteFormat = Field(description=FORMAT_DESCRIPTION)
     version: int
     word_count: int | None = Field(description="Computed in the background; null until then")
     created_at: datetime

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.cache.tenant_cache import CachePolicy, TenantCache
 from app.db.session import Database
-from app.errors import NotFoundError, PreconditionFailedError
+from app.errors import NotFoundError, PreconditionFailedError, UnprocessableError
 from app.etags import check_if_match
 from app.notes import repository
+from app.notes.html_policy import sanitize_html
 from app.notes.models import Note
 from app.notes.schemas import (
+    BODY_MAX_CHARS,
     NoteCreate,
     NoteListQuery,
     NoteOut,
@@ -38,6 +40,27 @@ STATS_CACHE = CachePolicy(namespace="notes-stats", ttl_seconds=300)
 STATS_KEY = "stats"
 
 
+def stored_body(body: str, note_format: str) -> str:
+    """The body as it is stored: HTML through the allow-list (`html_policy`), text as sent."""
+    if note_format != "html":
+        return body
+    clean = sanitize_html(body)
+    if len(clean) > BODY_MAX_CHARS:
+        raise UnprocessableError(
+            f"body: the sanitized HTML is {len(clean)} characters, over the limit of "
+            f"{BODY_MAX_CHARS} (sanitizing escapes `<` and `&`, which lengthens it)."
+        )
+    return clean
+
+
+def _sanitized_changes(changes: dict[str, Any], current: Note) -> dict[str, Any]:
+    """A PATCH that sends a body, or switches the note to HTML, stores a sanitized body."""
+    note_format = changes.get("format", current.format)
+    if note_format == "html" and ("body" in changes or "format" in changes):
+        return {**changes, "body": stored_body(changes.get("body", current.body), note_format)}
+    return changes
+
+
 @dataclass(frozen=True)
 class NotesService:
     database: Database
@@ -48,22 +71,21 @@ class NotesService:
 
     async def create_in(
         self, session: AsyncSession, principal: Principal, data: NoteCreate
-    ) -> Note:
+    ) -> NoteOut:
         """Create a note inside the caller's transaction (the idempotent POST owns it), and
         queue its word count in the same transaction."""
-        note = await repository.insert(session, principal.tenant_id, data.title, data.body)
+        body = stored_body(data.body, data.format)
+        note = await repository.insert(session, principal.tenant_id, data.title, body, data.format)
+        created = NoteOut.model_validate(note)
         await enqueue(session, principal.tenant_id, COUNT_WORDS, str(note.id))
         await queue_event(
-            session,
-            principal.tenant_id,
-            "note.created",
-            NoteOut.model_validate(note).model_dump(mode="json"),
+            session, principal.tenant_id, "note.created", created.model_dump(mode="json")
         )
-        return note
+        return created
 
-    async def get(self, principal: Principal, note_id: uuid.UUID) -> Note:
-        async def work(session: AsyncSession) -> Note | None:
-            return await repository.get(session, principal.tenant_id, note_id)
+    async def get(self, principal: Principal, note_id: uuid.UUID) -> NoteOut:
+        async def work(session: AsyncSession) -> NoteOut | None:
+            return await repository.read(session, principal.tenant_id, note_id)
 
         note = await self.database.run(work, principal.tenant_id)
         if note is None:
@@ -118,12 +140,13 @@ class NotesService:
             if current is None:
                 raise NotFoundError(NOT_FOUND)
             check_if_match(if_match, current.version)
+            stored = _sanitized_changes(changes, current)
             updated = await repository.update_note(
-                session, principal.tenant_id, note_id, changes, current.version
+                session, principal.tenant_id, note_id, stored, current.version
             )
             if updated is None:  # another writer got in between our read and our write
                 raise PreconditionFailedError("The note changed meanwhile; fetch it and retry.")
-            if "body" in changes:
+            if "body" in stored:
                 await enqueue(session, principal.tenant_id, COUNT_WORDS, str(note_id))
             return updated
 
@@ -148,16 +171,23 @@ class NotesService:
 
 
 async def get_notes_service(request: Request) -> NotesService:
-    # `async def`: a plain `def` dependency would hop to the thread pool on every request.
-    secret = request.app.state.settings.secret_key.get_secret_value().encode()
-    relay = request.app.state.outbox_relay
-    wake = relay.wake.set if relay is not None else (lambda: None)
-    return NotesService(
-        request.app.state.database,
-        secret,
-        after_commit=wake,
-        stats_cache=request.app.state.notes_stats_cache,
-    )
+    """The app's one `NotesService`, made at its first request (the lifespan has run by then).
+
+    `async def`: a plain `def` dependency would hop to the thread pool on every request. Made
+    once: the service holds only what lives as long as the app, so there is nothing to build
+    per request.
+    """
+    state = request.app.state
+    service: NotesService | None = getattr(state, "notes_service", None)
+    if service is None or service.database is not state.database:
+        relay = state.outbox_relay
+        service = state.notes_service = NotesService(
+            state.database,
+            state.settings.secret_key.get_secret_value().encode(),
+            after_commit=relay.wake.set if relay is not None else (lambda: None),
+            stats_cache=state.notes_stats_cache,
+        )
+    return service
 
 
 NotesServiceDep = Annotated[NotesService, Depends(get_notes_service)]

@@ -1,8 +1,9 @@
 """The console script's `api-keys create|list|revoke|rotate` commands.
 
-Each prints one JSON line on success. Exit 1: the keys do not allow it (unknown key or tenant,
-rotating a revoked key), said in one line on stderr. Exit 2: bad configuration, or a database
-that is unreachable or not migrated. Revoke and rotate then announce the change on Redis, so
+Each prints one JSON line on stdout on success. Every failure and warning is one line on stderr
+(`app.command_exits.say`: a JSON record when logs are JSON). Exit 1: the keys do not allow it
+(unknown key or tenant, rotating a revoked key). Exit 2: bad configuration, or a database that is
+unreachable or not migrated. Revoke and rotate then announce the change on Redis, so
 running API processes drop the key from their caches at once (`app.auth.key_changes`).
 """
 
@@ -16,8 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from app.command_exits import report_config_error, say
 from app.settings import ConfigError, Settings, load_settings
 
 EXIT_REFUSED = 1
@@ -74,30 +74,19 @@ def run_api_key_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except ConfigError as error:
-        _say(str(error), error=True)
+        report_config_error(error)
         return EXIT_CONFIG
     if settings.database_owner_url is None:
-        _say("DATABASE_OWNER_URL is required", error=True)
+        say("DATABASE_OWNER_URL is required")
         return EXIT_CONFIG
     try:
         printed = _COMMANDS[args.key_command](args, settings)
     except KeyLifecycleError as error:
-        _say(str(error), error=True)
+        say(str(error), event="api_key_command_refused")
         return EXIT_REFUSED
-    except (SQLAlchemyError, OSError) as error:
-        # The class only: a driver's message may name the host and user.
-        _say(
-            f"the database is unreachable or not migrated ({type(error).__name__}): "
-            "check DATABASE_OWNER_URL and run `migrate`",
-            error=True,
-        )
-        return EXIT_CONFIG
-    _say(json.dumps(printed))
+    # An unreachable or unmigrated database propagates: app.command_exits says it in one line.
+    sys.stdout.write(json.dumps(printed) + "\n")
     return 0
-
-
-def _say(line: str, error: bool = False) -> None:
-    print(line, file=sys.stderr if error else sys.stdout)
 
 
 def _owner(settings: Settings) -> str:
@@ -175,10 +164,11 @@ def _announce(settings: Settings, key_id: uuid.UUID) -> bool:
         settings.redis_url.get_secret_value(), settings.key_prefix, key_id
     )
     if not sent:
-        _say(
+        say(
             "warning: no key-change notice sent (Redis unreachable or REDIS_URL unset); "
             f"running API processes apply the change within {KEY_CACHE_SECONDS:g} s",
-            error=True,
+            event="key_change_notice_not_sent",
+            level="warning",
         )
     return sent
 

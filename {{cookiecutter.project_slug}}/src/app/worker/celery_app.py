@@ -24,6 +24,7 @@ TASK_MODULES = [
     "app.notes.tasks",
     "app.lifecycle.tasks",
     "app.webhooks.tasks",
+    "app.uploads.tasks",
 ]
 OUTBOX_SWEEP_SECONDS = 10.0
 PURGE_EVERY_SECONDS = 3600.0

@@ -1,19 +1,42 @@
-"""Database access from (synchronous) Celery tasks: one event loop and one engine per process."""
+"""Database access from (synchronous) Celery tasks: one event loop and one engine per process.
+
+The worker's `Database` tells the task policy when it is the service's own database that cannot
+be reached (`DependencyOutageError`): such a failure costs a task none of its retries.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import DatabaseTimeouts, create_engine
 from app.db.session import Database
 from app.settings import get_settings
+from app.worker.policy import DependencyOutageError, outage
 
 T = TypeVar("T")
 _runner: asyncio.Runner | None = None
 _database: Database | None = None
+
+
+class WorkerDatabase(Database):
+    """A `Database` whose connection-class failures leave `run` as DependencyOutageError."""
+
+    async def run(
+        self, work: Callable[[AsyncSession], Awaitable[T]], tenant_id: uuid.UUID | None
+    ) -> T:
+        try:
+            return await super().run(work, tenant_id)
+        except Exception as error:
+            problem = outage(error)
+            if problem is None:
+                raise
+            raise DependencyOutageError(problem) from error
 
 
 def worker_database() -> Database:
@@ -30,7 +53,7 @@ def worker_database() -> Database:
         )
         # One task at a time per process: a small pool is enough.
         engine = create_engine(settings.database_url.get_secret_value(), timeouts, pool_size=2)
-        _database = Database(engine, max_attempts=settings.db_max_transaction_attempts)
+        _database = WorkerDatabase(engine, max_attempts=settings.db_max_transaction_attempts)
     return _database
 
 

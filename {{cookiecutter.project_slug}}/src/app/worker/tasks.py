@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
 from celery import Task, shared_task
@@ -17,14 +17,22 @@ from app.settings import get_settings
 from app.worker import dead_letter
 from app.worker.context import CORRELATION_HEADER, task_tenant
 from app.worker.metrics import TASK_DEAD_LETTERS, TASK_RETRIES, TASK_RUNS, timed
-from app.worker.policy import RetryPolicy, TransientError, backoff, decide
+from app.worker.policy import Decision, RetryPolicy, TransientError, decide, requeue_pause
 from app.worker.runtime import run_async, worker_database
 
 log = get_logger("app.worker")
 F = TypeVar("F", bound=Callable[..., Any])
 DRILL_TASK = "app.worker.drill"
-# Longest pause before a message whose dead letter could not be stored goes back to the broker.
-REQUEUE_PAUSE_MAX_S = 10.0
+
+
+class _OutageLength:
+    """Attempts in a row in this process that ended in a requeue: how long the outage has lasted,
+    which sets the pause before the next requeue. A task done or dead-lettered resets it."""
+
+    in_a_row = 0
+
+
+_outages = _OutageLength()
 
 
 def retry_policy() -> RetryPolicy:
@@ -61,32 +69,21 @@ def _after_failure(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> None:
-    attempt = task.request.retries + 1
     policy = retry_policy()
     decision = decide(error, task.request.retries, policy, transient)
+    if decision.action == "requeue":
+        _requeue(task, error, decision.reason, policy)
     if decision.action == "retry":
-        log.warning(
-            "task_retry",
-            task_id=task.request.id,
-            attempt=attempt,
-            delay_s=round(decision.delay, 3),
-            error=type(error).__name__,
-            reason=decision.reason,
-        )
-        TASK_RETRIES.labels(task.name).inc()
-        TASK_RUNS.labels(task.name, "retried").inc()
-        try:
-            raise task.retry(exc=error, countdown=decision.delay)
-        except Reject as unpublished:  # Celery drops the message when it cannot publish the retry
-            raise Reject(unpublished.reason, requeue=True) from error
+        _retry(task, error, decision)
     try:
         _dead_letter(task, error, args, kwargs)
     except Exception as write_error:  # noqa: BLE001 - whatever failed, the message must survive
-        _requeue(task, error, write_error, policy)
+        _requeue(task, error, "dead letter not stored", policy, write_error)
+    _outages.in_a_row = 0
     log.error(
         "task_dead_lettered",
         task_id=task.request.id,
-        attempts=attempt,
+        attempts=task.request.retries + 1,
         reason=decision.reason,
         error=type(error).__name__,
     )
@@ -94,16 +91,44 @@ def _after_failure(
     TASK_RUNS.labels(task.name, "dead_lettered").inc()
 
 
-def _requeue(task: Task, error: Exception, write_error: Exception, policy: RetryPolicy) -> NoReturn:
-    """The dead letter could not be stored (the database is down too): give the message back to
-    the broker (acks_late: it is still unacknowledged), to be delivered again. Never drop it."""
-    pause = backoff(policy.max_retries, replace(policy, max_delay=REQUEUE_PAUSE_MAX_S))
-    log.error(
+def _retry(task: Task, error: Exception, decision: Decision) -> NoReturn:
+    """Publish the task again after `decision.delay`, one more retry spent."""
+    log.warning(
+        "task_retry",
+        task_id=task.request.id,
+        attempt=task.request.retries + 1,
+        delay_s=round(decision.delay, 3),
+        error=type(error).__name__,
+        reason=decision.reason,
+    )
+    TASK_RETRIES.labels(task.name).inc()
+    TASK_RUNS.labels(task.name, "retried").inc()
+    try:
+        raise task.retry(exc=error, countdown=decision.delay)
+    except Reject as unpublished:  # Celery drops the message when it cannot publish the retry
+        raise Reject(unpublished.reason, requeue=True) from error
+
+
+def _requeue(
+    task: Task,
+    error: Exception,
+    reason: str,
+    policy: RetryPolicy,
+    write_error: Exception | None = None,
+) -> NoReturn:
+    """Give the message back to the broker (acks_late: it is still unacknowledged), unchanged:
+    its retry count is what it was. Never drop it. Either the service's own database is down
+    (nothing spent), or the task failed for good and its dead letter could not be written."""
+    pause = requeue_pause(_outages.in_a_row, policy)
+    _outages.in_a_row += 1
+    log.log(
+        logging.WARNING if write_error is None else logging.ERROR,
         "task_requeued",
         task_id=task.request.id,
         attempts=task.request.retries + 1,
+        reason=reason,
         error=type(error).__name__,
-        dead_letter_error=type(write_error).__name__,
+        dead_letter_error=type(write_error).__name__ if write_error is not None else None,
         pause_s=round(pause, 3),
     )
     TASK_RUNS.labels(task.name, "requeued").inc()
@@ -127,6 +152,7 @@ def reliable_task(
                 except Exception as error:  # noqa: BLE001 - every failure goes through the policy
                     _after_failure(self, error, transient, args, kwargs)
                     return None
+            _outages.in_a_row = 0
             TASK_RUNS.labels(name, "succeeded").inc()
             return result
 

@@ -1,6 +1,6 @@
 """Instructions per `/hello` request, counted by callgrind: exact where wall-clock time is not.
 
-    make bench-instructions     # TEST_REDIS_URL, or an embedded Redis; installs valgrind
+    cd <baked project> && PYTHONPATH=src:bench .venv/bin/python <template>/perf/instructions.py
 
 Wall-clock runs on a shared machine move by more than a small change is worth, so each change to
 the stack is also checked by what it makes the CPU execute. Each configuration runs in its own
@@ -28,15 +28,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from app.devservices import embedded_redis
 from hello import discard, hello_app, hello_scope, receive_nothing
 from http_stack import service_env
 from load import ensure_debian_tool
 from servers import Services
 from starlette.types import ASGIApp
 
-from app.devservices import embedded_redis
-
-ROOT = Path(__file__).resolve().parents[1] / ".devservices" / "bench"
+ROOT = Path.cwd() / ".devservices" / "bench"  # run from the baked project (README.md)
 LAYERS = (
     "AccessLogMiddleware",
     "RateLimitMiddleware",

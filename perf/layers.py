@@ -1,6 +1,6 @@
 """Per-layer cost of the middleware stack: `/hello` called in-process, one layer added at a time.
 
-    make bench-layers       # TEST_REDIS_URL, or an embedded Redis
+    cd <baked project> && PYTHONPATH=src:bench .venv/bin/python <template>/perf/layers.py
 
 No server and no network for HTTP: each request is one direct ASGI call, sequential, so the CPU
 time per request (`time.process_time`) is the stack's own cost, and the difference between two
@@ -23,13 +23,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from fastapi import FastAPI
-from hello import discard, hello_app, hello_scope, receive_nothing
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
-from starlette.types import ASGIApp
-
 from app.devservices import embedded_redis
 from app.logging import configure_logging
 from app.middleware.access_log import AccessLogMiddleware
@@ -41,6 +34,12 @@ from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.rate_limits import RateCounter
 from app.redis_lean import LeanRedis
 from app.telemetry import PRODUCTION_SAMPLE_RATIO
+from fastapi import FastAPI
+from hello import discard, hello_app, hello_scope, receive_nothing
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+from starlette.types import ASGIApp
 
 REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "3000"))
 REPEATS = 5
@@ -110,7 +109,7 @@ def _quiet_logs() -> Iterator[None]:
 
 def main() -> int:
     configure_logging("INFO", "json")
-    root = Path(__file__).resolve().parents[1] / ".devservices" / "bench"
+    root = Path.cwd() / ".devservices" / "bench"  # run from the baked project (README.md)
     out = sys.stdout
     print(f"{REQUESTS} sequential in-process requests per row, median of {REPEATS}", flush=True)
     with ExitStack() as stack:
