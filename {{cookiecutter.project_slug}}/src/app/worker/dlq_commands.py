@@ -1,4 +1,4 @@
-"""The console script's `dlq list|replay|purge|drill` commands (app.worker.operations does the work).
+"""The console script's `dlq list|replay|purge|drill` commands (app.worker.operations works).
 
 `list` prints one line per dead letter (`--json`: one JSON object per line); the others print one
 JSON line. Exit 1: no dead letter with that id. Exit 2: bad configuration.
