@@ -19,7 +19,7 @@ _WINDOWS = {"second": 1, "minute": 60, "hour": 3600}
 ROUTE_LIMIT_KEY = "x-rate-limit"
 
 # KEYS[i]: a counter; ARGV[i]: its window in ms. Returns count and remaining ms for each key.
-_SCRIPT = """
+COUNT_WINDOWS_SCRIPT = """
 local result = {}
 for i, key in ipairs(KEYS) do
   local count = redis.call('INCR', key)
@@ -98,7 +98,7 @@ class RateCounter:
 
     def __init__(self, redis: LeanRedis, prefix: str, *, tracing: bool = True) -> None:
         self._redis = redis
-        self._script = LeanScript(redis, _SCRIPT)
+        self._script = LeanScript(redis, COUNT_WINDOWS_SCRIPT)
         self._prefix = prefix
         self._tracing = tracing
         self._tracer: trace.Tracer | None = None

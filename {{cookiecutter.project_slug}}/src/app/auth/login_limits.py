@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from app.client_ip import rate_limit_identity
 from app.errors import DomainError
 from app.logging import get_logger
-from app.rate_limits import RatePolicy, parse_rate
+from app.rate_limits import COUNT_WINDOWS_SCRIPT, RatePolicy, parse_rate
 from app.settings import Settings
 from app.throttled_warning import ThrottledWarning
 
@@ -43,19 +43,6 @@ LOGIN_LIMIT_DECISIONS = Counter(
     ["decision"],
 )
 LOCAL_ENTRIES = 100_000
-# KEYS[i]: a counter; ARGV[i]: its window in ms. Returns count and remaining ms for each key.
-_COUNT_ATTEMPT = """
-local result = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then redis.call('PEXPIRE', key, ARGV[i]) end
-  local ttl = redis.call('PTTL', key)
-  if ttl < 0 then redis.call('PEXPIRE', key, ARGV[i]); ttl = tonumber(ARGV[i]) end
-  result[#result + 1] = count
-  result[#result + 1] = ttl
-end
-return result
-"""
 
 
 class TooManyLoginAttemptsError(DomainError):
@@ -116,7 +103,9 @@ class LoginLimiter:
         ipv6_prefix: int = 64,
     ) -> None:
         self._redis = redis
-        self._script: Any = redis.register_script(_COUNT_ATTEMPT) if redis is not None else None
+        self._script: Any = (
+            redis.register_script(COUNT_WINDOWS_SCRIPT) if redis is not None else None
+        )
         self.per_account = parse_rate("login-account", per_account)
         self.per_ip = parse_rate("login-ip", per_ip)
         self._prefix = f"{key_prefix}login:"
