@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -97,3 +98,22 @@ def find_python(version: str) -> Path | None:
         if probe.returncode == 0:
             return Path(candidate)
     return None
+
+
+def assert_suite_passes(python: Path | str, project: Path, env: dict[str, str]) -> None:
+    """`pytest -n 2` of a baked `project` with `python` exits 0, with tests passed and none failed;
+    on failure the assertion shows the last 60 lines of its output."""
+    result = subprocess.run(
+        [str(python), "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "--durations=15"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    tail = "\n".join(output.splitlines()[-60:])
+    assert result.returncode == 0, tail
+    assert re.search(r"\b[1-9]\d* passed\b", output), tail
+    assert not re.search(r"\b\d+ (failed|errors?)\b", output), tail

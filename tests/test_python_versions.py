@@ -10,10 +10,15 @@ Python 3.13, and its suite on embedded PostgreSQL and Redis, as on a laptop with
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 
-from tests.baking import PYTHON_VERSIONS, SERVICE_VARIABLES, clean_env, find_python
+from tests.baking import (
+    PYTHON_VERSIONS,
+    SERVICE_VARIABLES,
+    assert_suite_passes,
+    clean_env,
+    find_python,
+)
 from tests.conftest import Baker
 from tests.locking import UV
 
@@ -45,17 +50,4 @@ def test_highest_python_installs_and_passes_on_embedded_services(service_bake: B
         check=True,
     )
     assert version.stdout.strip() == HIGHEST
-    suite = subprocess.run(
-        [venv_python, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    output = suite.stdout + suite.stderr
-    tail = "\n".join(output.splitlines()[-60:])
-    assert suite.returncode == 0, tail
-    assert re.search(r"\b[1-9]\d* passed\b", output), tail
-    assert not re.search(r"\b\d+ (failed|errors?)\b", output), tail
+    assert_suite_passes(venv_python, project, env)

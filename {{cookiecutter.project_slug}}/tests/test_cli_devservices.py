@@ -212,8 +212,22 @@ def test_dev_prints_a_working_key_and_the_commands_find_its_services(dev_workdir
     assert not (dev_workdir / ".devservices" / "services.json").exists()
 
 
-def test_dev_keeps_its_demo_key_across_restarts(dev_workdir: Path) -> None:
+@pytest.fixture(scope="module")
+def stopped_dev_workdir(dev_workdir: Path) -> Path:
+    """`dev_workdir` after a `dev` has run there and stopped: its demo key and data remain.
+    Runs one `dev` unless a test in this worker already did (xdist may split this module)."""
+    if not (dev_workdir / ".devservices" / "demo.json").exists():
+        run = _start_dev(dev_workdir, "setup.log")
+        try:
+            run.wait_for_key()
+        finally:
+            assert run.stop() == 0, run.output()
+    return dev_workdir
+
+
+def test_dev_keeps_its_demo_key_across_restarts(stopped_dev_workdir: Path) -> None:
     """A second start prints the key stored by the first (one demo tenant, not one per run)."""
+    dev_workdir = stopped_dev_workdir
     stored = json.loads((dev_workdir / ".devservices" / "demo.json").read_text())["api_key"]
     run = _start_dev(dev_workdir, "second.log")
     try:
@@ -222,8 +236,9 @@ def test_dev_keeps_its_demo_key_across_restarts(dev_workdir: Path) -> None:
         assert run.stop() == 0
 
 
-def test_without_dev_a_command_starts_the_embedded_postgres(dev_workdir: Path) -> None:
+def test_without_dev_a_command_starts_the_embedded_postgres(stopped_dev_workdir: Path) -> None:
     """`dev` stopped, its data there: `create-tenant` starts the embedded PostgreSQL itself."""
+    dev_workdir = stopped_dev_workdir
     assert not (dev_workdir / ".devservices" / "services.json").exists()
     done = _run(["create-tenant", "offline"], service_env(), cwd=dev_workdir)
     assert done.returncode == 0, done.stderr

@@ -45,7 +45,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 # Which setting moves a command's listening port elsewhere.
 _PORT_SETTING = {"worker": "WORKER_METRICS_PORT", "serve": "--port", "dev": "--port"}
 # Commands that stop gracefully on SIGTERM/SIGINT, and must exit 0 then.
-_LONG_RUNNING = ("serve", "dev", "worker")
+_LONG_RUNNING = ("serve", "dev", "worker", "beat")
 
 
 def output_format() -> Literal["json", "console"]:
@@ -167,11 +167,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _exit_zero_on_stop_signals() -> None:
-    """SIGTERM and SIGINT end `serve`, `dev` and `worker` with status 0, through Python's exit.
+    """SIGTERM and SIGINT end `serve`, `dev`, `worker` and `beat` with 0, through Python's exit.
 
     uvicorn shuts down gracefully, then re-raises the signal it caught; with the default
     handler the process would die of it (status 143), as if it had failed. Exiting through
-    SystemExit also unwinds `dev`'s embedded servers on the way out. The worker replaces these
+    SystemExit also unwinds `dev`'s embedded servers on the way out. Worker and beat replace these
     handlers with Celery's once it is up; until then (checking the database, connecting to the
     broker) a stop signal would kill it with -15 instead of stopping it: nothing has started
     that needs more than unwinding, and a SystemExit inside Celery's start is a clean stop too.

