@@ -7,7 +7,9 @@ operation declares plus `4XX` and `5XX` catch-alls for the errors any route can 
 429, 503 ...). tests/test_schema_fuzzing.py checks the running service against this document.
 
 It also says how to authenticate: security schemes for the API key and the session cookies, and
-on each operation the ones its dependencies accept, so Swagger UI's "Authorize" works.
+on each operation the ones its dependencies accept, so Swagger UI's "Authorize" works. And it
+says what a request must carry: the `Idempotency-Key` a create requires, in the syntax it takes;
+`operation_link` builds the links from a create to what can be done with the created resource.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from fastapi.routing import APIRoute
 
 from app.auth.cookie_names import ACCESS_COOKIE, REFRESH_COOKIE
 from app.auth.route_principals import declared_principals
+from app.idempotency.keys import HEADER as IDEMPOTENCY_KEY
+from app.idempotency.keys import KEY_DESCRIPTION, KEY_SCHEMA
 from app.problems import PROBLEM_JSON
 from app.routes import api_routes
 
@@ -143,9 +147,64 @@ def document_security(document: dict[str, Any], app: FastAPI) -> None:
                 operation["security"] = requirements
 
 
+def without_null(schema: dict[str, Any]) -> None:
+    """Make `anyOf: [X, {type: null}]` plain X: for a parameter, or a field refusing `null`,
+    `None` means "not sent", which the document says by not requiring it."""
+    branches = schema.get("anyOf")
+    if branches and {"type": "null"} in branches and len(branches) == 2:
+        del schema["anyOf"]
+        schema.update(next(branch for branch in branches if branch != {"type": "null"}))
+
+
+def document_parameters(document: dict[str, Any]) -> None:
+    """A query or header parameter is a string when sent, never `null` (FastAPI's `X | None`);
+    `Idempotency-Key` is required, in the syntax it takes (its dependency declares it optional
+    to answer a missing one with 400, not FastAPI's 422)."""
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in HTTP_METHODS:
+                continue
+            for parameter in operation.get("parameters", []):
+                without_null(parameter.get("schema", {}))
+                if (parameter["in"], parameter["name"].lower()) == ("header", "idempotency-key"):
+                    parameter.update(
+                        name=IDEMPOTENCY_KEY,
+                        required=True,
+                        schema=KEY_SCHEMA,
+                        description=KEY_DESCRIPTION,
+                    )
+
+
+def operation_link(
+    path: str, method: str, description: str, parameters: dict[str, str]
+) -> dict[str, Any]:
+    """An OpenAPI link to the operation `method` `path` of this document, its parameters taken
+    from the response by runtime expressions (`$response.body#/id`). Clients read it as "what
+    can be done next"; the stateful fuzz test (tests/test_schema_fuzzing.py) follows it."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method}",
+        "description": description,
+        "parameters": parameters,
+    }
+
+
+def retry_link(path: str) -> dict[str, Any]:
+    """The link from a create's answer to its retry (`POST path`): the same body with the same
+    `Idempotency-Key` answers this same resource again, or 409 once it has been deleted."""
+    link = operation_link(
+        path,
+        "post",
+        "Retry: the same request with the same Idempotency-Key answers this resource again "
+        "(409 `idempotency-key-resource-deleted` once it is deleted)",
+        {f"header.{IDEMPOTENCY_KEY}": f"$request.header.{IDEMPOTENCY_KEY}"},
+    )
+    return {**link, "requestBody": "$request.body"}
+
+
 def install_problem_documentation(app: FastAPI) -> None:
-    """Make `app.openapi()` return the document with its error responses rewritten and its
-    security declared, once."""
+    """Make `app.openapi()` return the document with its error responses rewritten, its
+    security declared and its parameters stated as they are taken, once."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -153,6 +212,7 @@ def install_problem_documentation(app: FastAPI) -> None:
             document = generate()
             document_problems(document)
             document_security(document, app)
+            document_parameters(document)
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,6 +7,10 @@ import re
 from app.errors import PreconditionFailedError
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*')
+# What `If-Match` accepts, for the OpenAPI document and request validation: `*` or a list of
+# entity tags (RFC 9110 section 8.8.3, without commas inside a tag, which this list cannot hold).
+_ENTITY_TAG = r'(W/)?"[\x21\x23-\x2b\x2d-\x7e]*"'
+IF_MATCH_PATTERN = rf"^(\*|{_ENTITY_TAG}([ \t]*,[ \t]*{_ENTITY_TAG})*)$"
 
 
 def etag_for(version: int) -> str:

@@ -61,7 +61,8 @@ RATE_LIMIT_DECISIONS = Counter(
 )
 IDEMPOTENCY_OUTCOMES = Counter(
     "idempotency_requests_total",
-    "Requests carrying an Idempotency-Key by outcome: new, replayed, in_flight, key_reused.",
+    "Requests carrying an Idempotency-Key by outcome: new, replayed, in_flight, key_reused, "
+    "resource_deleted.",
     ["outcome"],
 )
 OUTBOX_RELAYED = Counter("outbox_relayed_total", "Outbox messages published to the broker.")

@@ -81,6 +81,24 @@ def test_same_key_different_request_is_422(client: TestClient, alice: NewTenant)
     assert _count(client, alice) == 1
 
 
+def test_a_replay_answers_a_note_that_exists_or_409_once_it_is_deleted(
+    client: TestClient, alice: NewTenant
+) -> None:
+    """A retry never hands out a deleted note: before the delete it answers the same note, which
+    is there to read; after it, a 409 naming why, and nothing is created again."""
+    key = f'"{uuid.uuid4()}"'
+    created = _post(client, alice, key)
+    replayed = _post(client, alice, key)
+    assert replayed.json()["id"] == created.json()["id"]
+    assert client.get(created.headers["location"], headers=auth(alice)).status_code == 200
+    assert client.delete(created.headers["location"], headers=auth(alice)).status_code == 204
+    after_delete = _post(client, alice, key)
+    assert after_delete.status_code == 409
+    assert after_delete.json()["type"].endswith("/problems/idempotency-key-resource-deleted")
+    assert "retry-after" not in after_delete.headers  # not "in flight": retrying will not help
+    assert _count(client, alice) == 0
+
+
 def test_keys_are_scoped_to_the_tenant(
     client: TestClient, alice: NewTenant, new_tenant: Callable[[], NewTenant]
 ) -> None:

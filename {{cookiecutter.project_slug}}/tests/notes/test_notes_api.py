@@ -120,6 +120,34 @@ def test_bad_updates_are_422(client: TestClient, alice: NewTenant, payload: dict
     assert response.headers["content-type"] == "application/problem+json"
 
 
+def test_a_malformed_if_match_is_a_422_naming_the_header(
+    client: TestClient, alice: NewTenant
+) -> None:
+    """An If-Match outside the entity-tag syntax the document declares is refused as invalid,
+    not treated as a stale version (412); the note is unchanged."""
+    path = f"/api/v1/notes/{_create(client, alice)['id']}"
+    response = client.patch(path, json={"body": "x"}, headers={**auth(alice), "If-Match": "v1"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == "header.if-match"
+    assert client.get(path, headers=auth(alice)).json()["body"] == ""
+
+
+@pytest.mark.parametrize("field", ["title", "body"])
+def test_a_nul_character_is_a_422_naming_the_field(
+    client: TestClient, alice: NewTenant, field: str
+) -> None:
+    """PostgreSQL text cannot hold U+0000: the request is refused naming the field, as the
+    document's pattern says, on create and on update."""
+    created = client.post(
+        "/api/v1/notes", json={"title": "t", field: "a\u0000b"}, headers=fresh_key(alice)
+    )
+    assert created.status_code == 422
+    assert created.json()["errors"][0]["loc"] == f"body.{field}"
+    path = f"/api/v1/notes/{_create(client, alice)['id']}"
+    updated = client.patch(path, json={field: "a\u0000b"}, headers=auth(alice))
+    assert updated.json()["errors"][0]["loc"] == f"body.{field}"
+
+
 def test_ids_must_be_uuids(client: TestClient, alice: NewTenant) -> None:
     """A non-UUID id is a 422 naming the path parameter, not a database error."""
     response = client.get("/api/v1/notes/1%20OR%201=1", headers=auth(alice))

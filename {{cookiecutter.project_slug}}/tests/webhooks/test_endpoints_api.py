@@ -131,3 +131,19 @@ async def test_runtime_role_cannot_see_another_tenants_endpoints(
                 await conn.execute(INSERT, {"t": alice.tenant_id})
     finally:
         await engine.dispose()
+
+
+def test_a_replayed_create_never_answers_a_deleted_endpoint(
+    client: TestClient, new_tenant: Callable[[], NewTenant]
+) -> None:
+    """The retry of a create whose endpoint was deleted since is a 409, not the old answer (an
+    id that no longer exists, with its secret): the endpoint is not created again either."""
+    tenant = new_tenant()
+    headers = fresh_key(tenant)
+    created = client.post(PATH, json={"url": f"{PUBLIC}/once"}, headers=headers)
+    assert created.status_code == 201
+    assert client.delete(f"{PATH}/{created.json()['id']}", headers=auth(tenant)).status_code == 204
+    retried = client.post(PATH, json={"url": f"{PUBLIC}/once"}, headers=headers)
+    assert retried.status_code == 409
+    assert created.json()["secret"] not in retried.text
+    assert client.get(PATH, headers=auth(tenant)).json()["items"] == []

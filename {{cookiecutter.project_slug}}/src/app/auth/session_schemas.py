@@ -14,7 +14,8 @@ MAX_PASSWORD_INPUT = 1024
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=320)
+    # The email is looked up in PostgreSQL, whose text cannot hold U+0000: refused up front.
+    email: str = Field(min_length=1, max_length=320, pattern=r"^[^\x00]*$")
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
     # Needed only when the account belongs to several tenants.
     tenant_id: uuid.UUID | None = None

@@ -21,6 +21,21 @@ MAX_KEY_LENGTH = 255
 _QUOTED = re.compile(r'^"((?:[\x20-\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$')
 # Bare keys: visible ASCII except the quote and backslash of the structured-field syntax.
 _BARE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+# The same two forms for the OpenAPI document (app.api_contract), 1 to 255 characters unquoted.
+_BARE_KEY = r"[\x21\x23-\x5b\x5d-\x7e]{1,255}"
+_QUOTED_KEY = r'"([\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\]){1,255}"'
+KEY_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 2 + 2 * MAX_KEY_LENGTH,
+    "pattern": f"^({_BARE_KEY}|{_QUOTED_KEY})$",
+}
+KEY_DESCRIPTION = (
+    "A fresh value per operation, a UUID for instance, sent again only to retry that operation: "
+    '1 to 255 characters, bare (visible ASCII without `"` or `\\`) or quoted as an RFC 9651 '
+    "String. A retry with the same body replays the first answer; the same key with another "
+    "request is a 422 (`idempotency-key-reused`); one still running, a 409."
+)
 
 
 class IdempotencyKeyError(DomainError):

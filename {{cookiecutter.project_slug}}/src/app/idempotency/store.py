@@ -5,14 +5,19 @@ request with this key is in flight → 409); look up a completed record (same fi
 different → 422); otherwise run the work and insert the record before the commit. The record and
 the work's writes commit together or not at all, so a crash never leaves a side effect without its
 record, and a failed request leaves no key behind: its retry simply runs again.
+
+A replayed creation must not hand out a resource that no longer exists: a route passes
+`still_exists`, asked in the replay's transaction, and a resource deleted since gets a 409.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import func, select, text
@@ -45,6 +50,11 @@ class IdempotencyKeyReusedError(UnprocessableError):
     title = "Idempotency-Key reused with a different request"
 
 
+class IdempotentResourceDeletedError(ConflictError):
+    slug = "idempotency-key-resource-deleted"
+    title = "The resource created with this Idempotency-Key has been deleted"
+
+
 @dataclass(frozen=True)
 class StoredResponse:
     status_code: int
@@ -57,6 +67,11 @@ class StoredResponse:
         if self.replayed:
             headers[REPLAYED_HEADER] = "true"
         return Response(self.body, status_code=self.status_code, headers=headers)
+
+
+# Whether the resource a stored creation answer names still exists (asked in the replay's
+# transaction, so under the tenant's row-level security like the work itself).
+StillExists = Callable[[AsyncSession, "StoredResponse"], Awaitable[bool]]
 
 
 async def _lock(session: AsyncSession, principal: Principal, key: str) -> bool:
@@ -102,12 +117,35 @@ async def _record(
     await session.execute(statement)
 
 
+async def _replay(
+    session: AsyncSession,
+    previous: IdempotencyRecord,
+    request: IdempotentRequest,
+    still_exists: StillExists | None,
+) -> StoredResponse:
+    """The stored response for a retry of the same request, if what it created is still there."""
+    if previous.fingerprint != request.fingerprint:
+        raise IdempotencyKeyReusedError(
+            "This key was used for a different request; use a new key for new requests."
+        )
+    stored = StoredResponse(
+        previous.status_code, previous.body, dict(previous.headers), replayed=True
+    )
+    if still_exists is not None and not await still_exists(session, stored):
+        raise IdempotentResourceDeletedError(
+            "The request with this key created a resource that has been deleted since; "
+            "use a new key to create another."
+        )
+    return stored
+
+
 async def run_once(
     database: Database,
     principal: Principal,
     request: IdempotentRequest,
     retention: timedelta,
     work: Callable[[AsyncSession], Awaitable[StoredResponse]],
+    still_exists: StillExists | None = None,
 ) -> StoredResponse:
     """`work`'s response, or the stored response of an earlier run with the same key."""
 
@@ -116,13 +154,7 @@ async def run_once(
             raise IdempotencyInFlightError("Retry after the first request has finished.")
         previous = await _completed(session, principal, request.key, retention)
         if previous is not None:
-            if previous.fingerprint != request.fingerprint:
-                raise IdempotencyKeyReusedError(
-                    "This key was used for a different request; use a new key for new requests."
-                )
-            return StoredResponse(
-                previous.status_code, previous.body, dict(previous.headers), replayed=True
-            )
+            return await _replay(session, previous, request, still_exists)
         result = await work(session)
         await _record(session, principal, request, result)
         return result
@@ -136,8 +168,17 @@ async def run_once(
     except IdempotencyKeyReusedError:
         IDEMPOTENCY_OUTCOMES.labels("key_reused").inc()
         raise
+    except IdempotentResourceDeletedError:
+        IDEMPOTENCY_OUTCOMES.labels("resource_deleted").inc()
+        raise
     IDEMPOTENCY_OUTCOMES.labels("replayed" if result.replayed else "new").inc()
     return result
+
+
+def created_id(stored: StoredResponse) -> uuid.UUID:
+    """The `id` of the resource a stored creation answer (a JSON object) carries."""
+    body: dict[str, Any] = json.loads(stored.body)
+    return uuid.UUID(str(body["id"]))
 
 
 def json_response(status_code: int, body: bytes, headers: dict[str, str]) -> StoredResponse:
@@ -157,8 +198,13 @@ class Idempotency:
         principal: Principal,
         request: IdempotentRequest,
         work: Callable[[AsyncSession], Awaitable[StoredResponse]],
+        still_exists: StillExists | None = None,
     ) -> Response:
-        result = await run_once(self.database, principal, request, self.retention, work)
+        """`still_exists`: for a route that creates a resource, whether the one a replayed
+        answer names is still there (else 409 `idempotency-key-resource-deleted`)."""
+        result = await run_once(
+            self.database, principal, request, self.retention, work, still_exists
+        )
         return result.to_response()
 
 

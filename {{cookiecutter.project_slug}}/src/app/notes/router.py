@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api_contract import operation_link, retry_link
 from app.auth.principal import CurrentPrincipal
-from app.etags import etag_for, matches_if_none_match
+from app.etags import IF_MATCH_PATTERN, etag_for, matches_if_none_match
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
-from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
+from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
 from app.locations import location_for
 from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
 from app.notes.service import NotesServiceDep
@@ -22,8 +23,27 @@ router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
 
 # A single note may be cached privately but must be revalidated (cheap: ETag → 304).
 REVALIDATE = "private, no-cache"
-IfMatch = Annotated[str | None, Header(max_length=512)]
-IfNoneMatch = Annotated[str | None, Header(max_length=512)]
+IF_MATCH = (
+    "Change only this version: the `ETag` of the note as you read it, `*`, or a list of entity "
+    "tags. A stale one gets 412 and changes nothing; one outside this syntax, 422."
+)
+IF_NONE_MATCH = "The `ETag` you hold: 304 when it is still the current version."
+IfMatch = Annotated[
+    str | None, Header(max_length=512, pattern=IF_MATCH_PATTERN, description=IF_MATCH)
+]
+IfNoneMatch = Annotated[str | None, Header(max_length=512, description=IF_NONE_MATCH)]
+NOTE_PATH = "/api/v1/notes/{note_id}"
+
+
+# OpenAPI links from an answer carrying a note to reading, changing and deleting it.
+_NOTE_ID = {"path.note_id": "$response.body#/id"}
+_THIS_VERSION = {**_NOTE_ID, "header.if-match": "$response.header.ETag"}
+NOTE_LINKS: dict[str, Any] = {
+    "GetNote": operation_link(NOTE_PATH, "get", "Read the note", _NOTE_ID),
+    "UpdateNote": operation_link(NOTE_PATH, "patch", "Change this version", _THIS_VERSION),
+    "DeleteNote": operation_link(NOTE_PATH, "delete", "Delete this version", _THIS_VERSION),
+}
+CREATE_LINKS = {**NOTE_LINKS, "Retry": retry_link("/api/v1/notes")}
 
 
 def _note_headers(note: NoteOut) -> dict[str, str]:
@@ -46,7 +66,10 @@ def _note_response(note: NoteOut, status_code: int = status.HTTP_200_OK) -> Resp
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=NoteOut,
-    responses=idempotent_post_responses("Invalid body"),
+    responses={
+        **idempotent_post_responses("Invalid body"),
+        201: {"description": "Created", "links": CREATE_LINKS},
+    },
 )
 async def create_note(
     payload: NoteCreate,
@@ -66,7 +89,10 @@ async def create_note(
         }
         return json_response(status.HTTP_201_CREATED, note.model_dump_json().encode(), headers)
 
-    response = await idempotency.run(principal, idempotent_request, work)
+    async def still_exists(session: AsyncSession, stored: StoredResponse) -> bool:
+        return await notes.exists_in(session, principal, created_id(stored))
+
+    response = await idempotency.run(principal, idempotent_request, work, still_exists)
     notes.after_commit()
     if response.status_code == status.HTTP_201_CREATED:
         await notes.notes_changed(principal.tenant_id)
@@ -92,7 +118,14 @@ async def note_stats(principal: CurrentPrincipal, notes: NotesServiceDep) -> Not
     return await notes.stats(principal)
 
 
-@router.get("/{note_id}", response_model=NoteOut, responses={304: {"description": "Not modified"}})
+@router.get(
+    "/{note_id}",
+    response_model=NoteOut,
+    responses={
+        200: {"description": "The note", "links": NOTE_LINKS},
+        304: {"description": "Not modified"},
+    },
+)
 async def get_note(
     note_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -105,7 +138,14 @@ async def get_note(
     return _note_response(note)
 
 
-@router.patch("/{note_id}", response_model=NoteOut)
+@router.patch(
+    "/{note_id}",
+    response_model=NoteOut,
+    responses={
+        200: {"description": "The note as changed", "links": NOTE_LINKS},
+        412: {"description": "`If-Match` names another version; nothing changed"},
+    },
+)
 async def update_note(
     note_id: uuid.UUID,
     payload: NoteUpdate,
@@ -118,7 +158,11 @@ async def update_note(
     return _note_response(NoteOut.model_validate(note))
 
 
-@router.delete("/{note_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{note_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={412: {"description": "`If-Match` names another version; nothing deleted"}},
+)
 async def delete_note(
     note_id: uuid.UUID,
     principal: CurrentPrincipal,

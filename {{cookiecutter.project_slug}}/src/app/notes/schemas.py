@@ -7,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app.api_contract import without_null
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -31,21 +41,36 @@ FORMAT_DESCRIPTION = (
 )
 
 
+# PostgreSQL text cannot hold U+0000: the document and the validation refuse it up front (422
+# naming the field), where the database would refuse it without saying which.
+NO_NUL = r"^[^\x00]*$"
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+Body = Annotated[str, StringConstraints(max_length=BODY_MAX_CHARS, pattern=NO_NUL)]
+
+
 class NoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(default="", max_length=BODY_MAX_CHARS)
+    title: Title
+    body: Body = ""
     format: NoteFormat = Field(default="text", description=FORMAT_DESCRIPTION)
 
 
+def _at_least_one_and_never_null(schema: dict[str, Any]) -> None:
+    """The document says what `NoteUpdate` enforces: `{}` and `null` values are refused."""
+    schema["minProperties"] = 1
+    for field in schema["properties"].values():
+        without_null(field)
+
+
 class NoteUpdate(BaseModel):
-    """A partial update: only the fields sent change."""
+    """A partial update: only the fields sent change; at least one, and none of them null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_at_least_one_and_never_null)
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, max_length=BODY_MAX_CHARS)
+    # `None` means "not sent": the validator below refuses a `null` sent.
+    title: Title | None = None
+    body: Body | None = None
     # Switching to `html` sanitizes the body the note keeps.
     format: NoteFormat | None = Field(default=None, description=FORMAT_DESCRIPTION)
 
@@ -77,17 +102,28 @@ class NotePage(BaseModel):
     next_cursor: str | None
 
 
+CURSOR_DESCRIPTION = (
+    "An opaque token issued by this API: the `next_cursor` of the previous page, sent back "
+    "unchanged with the same `sort` and filters. It is signed, so any other value (made up, "
+    "edited, from another query or tenant) is refused with 400 `invalid-cursor`."
+)
+RANGE_DESCRIPTION = (
+    "RFC 3339 date-time with an offset. When both are sent, `created_after` must be earlier "
+    "than `created_before` (422 otherwise)."
+)
+
+
 class NoteListQuery(BaseModel):
     """Query parameters of `GET /api/v1/notes`: bounded page size, allow-listed sort and filters."""
 
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(default=None, max_length=512, description=CURSOR_DESCRIPTION)
     sort: Literal["-created_at", "created_at"] = "-created_at"
-    created_after: Timestamp | None = None
-    created_before: Timestamp | None = None
-    title_prefix: str | None = Field(default=None, min_length=1, max_length=100)
+    created_after: Timestamp | None = Field(default=None, description=RANGE_DESCRIPTION)
+    created_before: Timestamp | None = Field(default=None, description=RANGE_DESCRIPTION)
+    title_prefix: str | None = Field(default=None, min_length=1, max_length=100, pattern=NO_NUL)
 
     @model_validator(mode="after")
     def _ordered_range(self) -> Self:

@@ -83,6 +83,12 @@ class NotesService:
         )
         return created
 
+    async def exists_in(
+        self, session: AsyncSession, principal: Principal, note_id: uuid.UUID
+    ) -> bool:
+        """Whether the note is live, in the caller's transaction (a replayed create asks)."""
+        return await repository.read(session, principal.tenant_id, note_id) is not None
+
     async def get(self, principal: Principal, note_id: uuid.UUID) -> NoteOut:
         async def work(session: AsyncSession) -> NoteOut | None:
             return await repository.read(session, principal.tenant_id, note_id)

@@ -19,6 +19,7 @@ from app.auth.route_principals import PUBLIC
 from app.locations import location_for
 from app.middleware.body_limit import CHUNKED, announced_body
 from app.settings import Settings
+from app.uploads import openapi
 from app.uploads.models import Upload
 from app.uploads.protocol import (
     TUS_EXTENSIONS,
@@ -115,7 +116,9 @@ def _body_length(request: Request) -> int | None:
     return None if announced in (None, CHUNKED) else announced
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=TUS_IS_RESUMABLE)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, openapi_extra={**TUS_IS_RESUMABLE, **openapi.CREATE}
+)
 async def create_upload(
     request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
 ) -> Response:
@@ -137,7 +140,7 @@ async def create_upload(
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
 
 
-@router.head("/{upload_id}", name="upload_offset")
+@router.head("/{upload_id}", name="upload_offset", openapi_extra=openapi.VERSIONED)
 async def upload_offset(
     upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
 ) -> Response:
@@ -147,7 +150,7 @@ async def upload_offset(
     return Response(status_code=status.HTTP_200_OK, headers=_tus_headers(upload))
 
 
-@router.patch("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.patch("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, openapi_extra=openapi.APPEND)
 async def append_to_upload(
     upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
 ) -> Response:
@@ -161,7 +164,9 @@ async def append_to_upload(
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_tus_headers(upload))
 
 
-@router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, openapi_extra=openapi.VERSIONED
+)
 async def terminate_upload(
     upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
 ) -> Response:

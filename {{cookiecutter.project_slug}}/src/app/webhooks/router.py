@@ -7,24 +7,37 @@ import uuid
 from fastapi import APIRouter, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api_contract import operation_link, retry_link
 from app.auth.principal import CurrentPrincipal
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
-from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
+from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
 from app.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointCreated, WebhookEndpointList
 from app.webhooks.service import WebhooksServiceDep
 
 router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
 # The create answer holds a secret: no cache, shared or private, may keep it.
 NO_STORE = {"Cache-Control": "no-store"}
+DELETE_LINK = operation_link(
+    "/api/v1/webhook-endpoints/{endpoint_id}",
+    "delete",
+    "Delete the endpoint",
+    {"path.endpoint_id": "$response.body#/id"},
+)
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookEndpointCreated,
-    responses=idempotent_post_responses(
-        "Invalid URL, an internal or unresolvable destination, or too many endpoints"
-    ),
+    responses={
+        **idempotent_post_responses(
+            "Invalid URL, an internal or unresolvable destination, or too many endpoints"
+        ),
+        201: {
+            "description": "Created",
+            "links": {"DeleteEndpoint": DELETE_LINK, "Retry": retry_link(router.prefix)},
+        },
+    },
 )
 async def create_webhook_endpoint(
     payload: WebhookEndpointCreate,
@@ -43,7 +56,10 @@ async def create_webhook_endpoint(
         created = await webhooks.create_in(session, principal, payload)
         return json_response(status.HTTP_201_CREATED, created.model_dump_json().encode(), NO_STORE)
 
-    return await idempotency.run(principal, idempotent_request, work)
+    async def still_exists(session: AsyncSession, stored: StoredResponse) -> bool:
+        return await webhooks.exists_in(session, principal, created_id(stored))
+
+    return await idempotency.run(principal, idempotent_request, work, still_exists)
 
 
 @router.get("", response_model=WebhookEndpointList)

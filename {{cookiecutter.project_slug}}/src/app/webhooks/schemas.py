@@ -14,7 +14,11 @@ EndpointUrl = Annotated[HttpUrl, UrlConstraints(max_length=2048)]
 class WebhookEndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: EndpointUrl = Field(description="http(s) URL that receives the POSTed events")
+    url: EndpointUrl = Field(
+        description="http(s) URL that receives the POSTed events. Its host must be, or resolve "
+        "to, a public address when the endpoint is created (422 naming `url` otherwise); "
+        "deliveries check again."
+    )
 
 
 class WebhookEndpointOut(BaseModel):

@@ -77,6 +77,12 @@ class WebhooksService:
             secret=secret,
         )
 
+    async def exists_in(
+        self, session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
+    ) -> bool:
+        """Whether the endpoint exists, in the caller's transaction (a replayed create asks)."""
+        return await repository.get(session, principal.tenant_id, endpoint_id) is not None
+
     async def list(self, principal: Principal) -> WebhookEndpointList:
         async def work(session: AsyncSession) -> WebhookEndpointList:
             rows = await repository.list_all(session, principal.tenant_id)
