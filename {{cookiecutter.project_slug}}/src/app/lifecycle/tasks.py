@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.db.errors import connection_problem
 from app.lifecycle.retention import purge_expired, retention_policies
 from app.logging import get_logger
 from app.settings import Settings, get_settings
+from app.worker.policy import DependencyOutageError
 from app.worker.runtime import run_async
 from app.worker.tasks import reliable_task
 
@@ -22,6 +24,13 @@ async def purge_now(settings: Settings) -> dict[str, int] | None:
     )
     try:
         deleted = await purge_expired(engine, retention_policies(settings))
+    except Exception as error:
+        # The purge's own engine, not the worker's `Database`: say an outage the same way, so
+        # the task waits in the broker instead of spending its retries on it.
+        problem = connection_problem(error)
+        if problem is None:
+            raise
+        raise DependencyOutageError(problem) from error
     finally:
         await engine.dispose()
     log.info("purge_finished" if deleted is not None else "purge_skipped", deleted=deleted)

@@ -31,8 +31,9 @@ class TransientError(Exception):
 
 class DependencyOutageError(TransientError):
     """The service's own database cannot be reached right now (`problem`: `unreachable`,
-    `connection_lost`, `sqlstate_57P03`…). Raised only by the worker's `Database`, so that a
-    receiver or API a task calls, whose connection errors look the same, is never taken for it."""
+    `connection_lost`, `sqlstate_57P03`…). Raised only by the worker's `Database` and the purge's
+    owner engine, so that a receiver or API a task calls, whose connection errors look the same,
+    is never taken for it."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(f"the service's database is unavailable ({problem})")
