@@ -102,3 +102,4 @@ def test_make_demo_serves_and_stops_on_sigterm(tmp_path: Path, short_tmp: Path) 
     finally:
         kill_all(processes_in_group(group))
         kill_all(list(processes_in(build)))
+        make.wait(timeout=30)  # reaped, also when an assertion above failed

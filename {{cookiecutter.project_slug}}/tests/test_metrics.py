@@ -111,7 +111,8 @@ def test_several_workers_serve_the_sum_of_their_metrics(service_urls: ServiceUrl
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # `serve --workers` makes one for its workers
     process = start_app(["serve", "--port", str(port), "--workers", "2"], env)
     try:
-        assert wait_for_port(port, process), process.communicate(timeout=5)
+        # Two workers start side by side, each importing the app: slow on a busy machine.
+        assert wait_for_port(port, process, seconds=90), "serve --workers 2 never listened"
         base = f"http://127.0.0.1:{port}"
         for _ in range(40):  # a new connection each: the kernel spreads them over the workers
             assert httpx2.get(f"{base}/health/live", timeout=5).status_code == 200

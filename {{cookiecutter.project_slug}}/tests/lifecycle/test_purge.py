@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.db.tenancy import TENANT_SETTING
 from app.devservices import ServiceUrls
 from app.lifecycle.retention import PURGE_LOCK, purge_expired, retention_policies
-from app.lifecycle.tasks import purge_now
+from app.lifecycle.tasks import purge_in_worker
 from app.settings import Settings
 from app.tenants.service import NewTenant
 from app.worker.policy import decide
@@ -126,7 +126,7 @@ async def test_a_purge_in_a_database_outage_goes_back_to_the_broker(
     reach the service's own database, spending none of its retry budget."""
     dead = f"postgresql://app_owner@127.0.0.1:{free_port()}/app"
     with pytest.raises(Exception) as failure:  # noqa: PT011 - decide() judges what was raised
-        await purge_now(make_settings(database_owner_url=dead))
+        await purge_in_worker(make_settings(database_owner_url=dead))
     decision = decide(failure.value, 0, retry_policy())
     assert decision.action == "requeue", repr(failure.value)
     assert decision.reason == "dependency outage: unreachable"

@@ -24,20 +24,25 @@ async def purge_now(settings: Settings) -> dict[str, int] | None:
     )
     try:
         deleted = await purge_expired(engine, retention_policies(settings))
-    except Exception as error:
-        # The purge's own engine, not the worker's `Database`: say an outage the same way, so
-        # the task waits in the broker instead of spending its retries on it.
-        problem = connection_problem(error)
-        if problem is None:
-            raise
-        raise DependencyOutageError(problem) from error
     finally:
         await engine.dispose()
     log.info("purge_finished" if deleted is not None else "purge_skipped", deleted=deleted)
     return deleted
 
 
+async def purge_in_worker(settings: Settings) -> dict[str, int] | None:
+    """`purge_now` for the task. Its engine is its own, not the worker's `Database`: an outage is
+    said the same way, so the task waits in the broker instead of spending its retries on it."""
+    try:
+        return await purge_now(settings)
+    except Exception as error:
+        problem = connection_problem(error)
+        if problem is None:
+            raise
+        raise DependencyOutageError(problem) from error
+
+
 @reliable_task("app.lifecycle.purge")
 def purge() -> dict[str, int] | None:
     settings = get_settings()
-    return run_async(lambda: purge_now(settings))
+    return run_async(lambda: purge_in_worker(settings))
