@@ -21,6 +21,10 @@ case "$1" in
 esac
 """
 DIGEST_IMAGE = "registry.example.com/acme-service@sha256:" + "ab" * 32
+# deploy/kubernetes/base/redis.yaml's image, pinned by digest like compose.yaml's.
+REDIS_IMAGE = (
+    "redis:7.4.11-bookworm@sha256:c6eabf748fc7a61dbb5a705c78bcf3d6377b1127a97d0ce965c11c44ba46896f"
+)
 
 
 def run_rollout(project: Path, tmp_path: Path, image: str, job_state: str) -> tuple[int, list[str]]:
@@ -73,7 +77,7 @@ def test_rollout_migrates_first_then_rolls_out_the_digest(
     assert "--selector app.kubernetes.io/component in (config, migrations)" in first
     applied = render_file(tmp_path / "applied-5.yaml")
     images = {c["image"] for _, pod in pod_specs(applied) for c in pod["containers"]}
-    assert images == {DIGEST_IMAGE, "redis:7.4.1"}
+    assert images == {DIGEST_IMAGE, REDIS_IMAGE}
 
 
 def render_file(path: Path) -> list[Object]:
