@@ -23,17 +23,17 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from app.devservices import embedded_redis
-from app.logging import configure_logging
+from app.dev.services import embedded_redis
+from app.observability.logging import configure_logging
 from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.correlation import CorrelationIdMiddleware
 from app.middleware.rate_limit import RateLimitMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.tracing import ServerSpanMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
-from app.rate_limits import RateCounter
-from app.redis_lean import LeanRedis
-from app.telemetry import PRODUCTION_SAMPLE_RATIO
+from app.middleware.rate_limits import RateCounter
+from app.cache.connections import LeanRedis
+from app.observability.telemetry import PRODUCTION_SAMPLE_RATIO
 from fastapi import FastAPI
 from hello import discard, hello_app, hello_scope, receive_nothing
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider

@@ -28,7 +28,7 @@ SKELETON = (
     "src/app/main.py",
     "src/app/cli.py",
     "src/app/settings.py",
-    "src/app/devservices.py",
+    "src/app/dev/services.py",
     "tests/conftest.py",
 )
 GITHUB_WORKFLOW = ".github/workflows/ci.yml"

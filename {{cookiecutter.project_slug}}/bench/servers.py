@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from app.devservices import configured_or_embedded, drop_database, prepare_database
+from app.dev.services import configured_or_embedded, drop_database, prepare_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT = BENCH_DIR.parent

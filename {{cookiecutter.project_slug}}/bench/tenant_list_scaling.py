@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app.db.migrate import upgrade
 from app.db.tenancy import TENANT_SETTING
-from app.devservices import drop_database, embedded_postgres, prepare_database
+from app.dev.services import drop_database, embedded_postgres, prepare_database
 from app.notes.repository import list_statement
 from app.notes.schemas import NoteListQuery
 

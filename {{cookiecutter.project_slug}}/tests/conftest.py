@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.admin import create_tenant_now
@@ -26,7 +26,8 @@ SUPPORT_URL = "https://support.test.example/"
 TEST_QUEUE = f"test-tasks-{uuid.uuid4().hex[:10]}"
 # An app built with production settings would otherwise install the OTLP exporter for the whole
 # process (the tracer provider is global and set once), shipping spans to a collector that is not
-# there and hiding the in-memory exporter of tests/test_tracing.py. Tracing tests opt in.
+# there and hiding the in-memory exporter of tests/observability/test_tracing.py. Tracing tests
+# opt in.
 os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

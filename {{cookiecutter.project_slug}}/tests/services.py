@@ -16,7 +16,7 @@ from pathlib import Path
 from redis import Redis
 
 from app.db.migrate import upgrade
-from app.devservices import ServiceUrls, configured_or_embedded, drop_database, prepare_database
+from app.dev.services import ServiceUrls, configured_or_embedded, drop_database, prepare_database
 
 EMBEDDED_ROOT = Path(__file__).resolve().parents[1] / ".devservices" / "test"
 

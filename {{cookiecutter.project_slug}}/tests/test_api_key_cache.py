@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.api_keys import parse_key
 from app.auth.principal import KEY_CACHE_SECONDS, ApiKeyCache, KeyGrant
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.service import NewTenant

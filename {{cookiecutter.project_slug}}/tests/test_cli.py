@@ -14,7 +14,7 @@ import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
-from app.devservices import ServiceUrls, drop_database, prepare_database
+from app.dev.services import ServiceUrls, drop_database, prepare_database
 from app.tenants.admin import create_tenant_now
 from tests.processes import env_for, free_port, port_is_open, service_env, start_app, wait_for_port
 

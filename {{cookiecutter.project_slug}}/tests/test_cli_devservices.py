@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.devservices import ServiceUrls, drop_database, prepare_database
+from app.dev.services import ServiceUrls, drop_database, prepare_database
 from tests.processes import PROJECT_ROOT, env_for, free_port, service_env, wait_for_port
 
 _KEY = re.compile(r"Demo tenant's API key \(kept in \.devservices/demo\.json\): (\S+)")

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.runtime_role import runtime_role_problems
-from app.devservices import OWNER_ROLE, ServiceUrls
+from app.dev.services import OWNER_ROLE, ServiceUrls
 from tests.processes import free_port, port_is_open, service_env, start_app, wait_for_port
 
 PASSWORD = "pw-s3cret-in-url"  # a marker that must never be printed

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.hooks import HookContext
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.idempotency.keys import HEADER as IDEMPOTENCY_KEY
 from app.idempotency.keys import IdempotencyKeyError, parse_key
 from app.main import create_app

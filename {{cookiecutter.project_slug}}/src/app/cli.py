@@ -19,8 +19,8 @@ import uvicorn
 
 from app.auth.key_commands import add_auth_commands
 from app.auth.runtime_role import require_services_and_runtime_role
-from app.command_exits import announce, report_config_error, run_command, say
-from app.dev_state import dev_services_for
+from app.commands.exits import announce, report_config_error, run_command, say
+from app.dev.state import dev_services_for
 from app.settings import ConfigError, Settings, load_settings
 from app.tenants.key_commands import add_api_key_commands
 from app.tenants.user_commands import add_user_commands
@@ -61,14 +61,16 @@ def _run_server(host: str, port: int, workers: int = 1) -> int:
         return EXIT_CONFIG
     if workers > 1:
         _share_metrics_between_processes("api-metrics-")
-    from app.metrics import serve_metrics_apart  # after the multi-process directory is set
+    from app.observability.metrics import (
+        serve_metrics_apart,  # after the multi-process directory is set
+    )
 
     try:
         serve_metrics_apart(settings, host, port)
     except ConfigError as error:
         report_config_error(error)
         return EXIT_CONFIG
-    from app.http_server import server_options  # the web stack: `serve` and `dev` only
+    from app.http.server import server_options  # the web stack: `serve` and `dev` only
 
     uvicorn.run(
         "app.main:create_app",
@@ -81,7 +83,7 @@ def _run_server(host: str, port: int, workers: int = 1) -> int:
         server_header=False,
         proxy_headers=False,
         workers=workers,
-        # Header size, count and read deadline; keep-alive timeout (app.http_server).
+        # Header size, count and read deadline; keep-alive timeout (app.http.server).
         **server_options(settings),
     )
     return 0
@@ -134,8 +136,8 @@ def _create_tenant(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     """Run a Celery worker: a separate process from the API, on CELERY_BROKER_URL."""
-    from app.logging import configure_logging
-    from app.telemetry import configure_tracing
+    from app.observability.logging import configure_logging
+    from app.observability.telemetry import configure_tracing
     from app.worker.celery_app import create_celery
     from app.worker.celery_output import route_celery_output
 
@@ -163,7 +165,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _beat(args: argparse.Namespace) -> int:
     """Run the scheduler. Run exactly one: two beats schedule every periodic task twice."""
-    from app.logging import configure_logging
+    from app.observability.logging import configure_logging
     from app.worker.celery_app import create_celery
 
     settings = _validated_settings(need_services=True)
@@ -199,21 +201,21 @@ def _serve(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     """Serve with embedded PostgreSQL and Redis unless real URLs are configured."""
     # Imported here: the embedded servers are a development-only extra.
-    from app.dev_state import DEV_DATABASE, is_development, published_services, summarised_stop
-    from app.dev_welcome import welcome_when_ready
-    from app.devservices import (
+    from app.dev.services import (
         embedded_postgres,
         embedded_redis,
         prepare_database,
     )
+    from app.dev.state import DEV_DATABASE, is_development, published_services, summarised_stop
+    from app.dev.welcome import welcome_when_ready
     from app.uploads.dev_clamd import clamd_for_dev
 
     if os.environ.get("ENVIRONMENT", "development") == "production":
         say("`dev` refuses to run with ENVIRONMENT=production")
         return EXIT_CONFIG
     root = DEVSERVICES_DIR.resolve()
-    started: dict[str, str] = {}  # told to the other commands (app.dev_state)
-    # A stop signal exits through Python (app.command_exits): the servers below stop on the way.
+    started: dict[str, str] = {}  # told to the other commands (app.dev.state)
+    # A stop signal exits through Python (app.commands.exits): the servers below stop on the way.
     with ExitStack() as services:
         services.enter_context(summarised_stop(started))
         if "DATABASE_URL" not in os.environ:

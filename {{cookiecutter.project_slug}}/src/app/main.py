@@ -12,29 +12,26 @@ from redis.asyncio import Redis
 
 # Registers every table: ORM foreign keys resolve by table name at the first query.
 import app.db.models  # noqa: F401
-from app.api_contract import install_problem_documentation
-from app.api_docs import install_api_docs
 from app.auth.key_changes import start_key_change_listener, stop_key_change_listener
 from app.auth.principal import ApiKeyCache
 from app.auth.router import router as auth_router
-from app.cache.tenant_cache import TenantCache
+from app.cache.connections import create_redis, ping_redis
 from app.db.engine import DatabaseTimeouts, create_engine
 from app.db.errors import install_database_error_handlers
 from app.db.session import Database
-from app.errors import install_error_handlers
 from app.health.dependencies import Dependency
 from app.health.router import router as health_router
 from app.health.schema import check_database_schema
-from app.home_page import install_home_page
-from app.logging import configure_logging, get_logger
-from app.metrics import POOLS, install_metrics_endpoint
+from app.http.api_contract import install_problem_documentation
+from app.http.api_docs import install_api_docs
+from app.http.errors import install_error_handlers
+from app.http.home_page import install_home_page
 from app.middleware.stack import install_middleware
-from app.notes.router import router as notes_router
-from app.notes.router import stats_router as note_stats_router
-from app.notes.service import STATS_CACHE
-from app.redis_client import create_redis, ping_redis
+from app.notes.router import install_notes
+from app.observability.logging import configure_logging, get_logger
+from app.observability.metrics import POOLS, install_metrics_endpoint
+from app.observability.telemetry import configure_tracing, shutdown_tracing
 from app.settings import Settings, get_settings, require_service_urls
-from app.telemetry import configure_tracing, shutdown_tracing
 from app.uploads.router import install_uploads
 from app.webhooks.router import router as webhooks_router
 from app.worker.celery_app import create_celery
@@ -131,16 +128,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = (
         create_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
     )
-    app.state.notes_stats_cache = (
-        TenantCache(app.state.redis, settings.key_prefix, STATS_CACHE) if app.state.redis else None
-    )
     install_middleware(app, settings, app.state.redis)
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
-    app.include_router(notes_router)
-    app.include_router(note_stats_router)
+    install_notes(app, settings)
     app.include_router(webhooks_router)
     install_uploads(app, settings)
     install_metrics_endpoint(app, settings)

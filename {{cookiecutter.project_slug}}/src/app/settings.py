@@ -16,7 +16,8 @@ from pydantic_settings import NoDecode
 from app.auth.key_cache_settings import KeyCacheSettings
 from app.auth.login_settings import LoginSettings
 from app.auth.session_settings import SessionSettings
-from app.config_checks import (
+from app.config.base import SettingsBase, is_production
+from app.config.checks import (
     DEV_SECRET_KEY,
     DEV_SUPPORT_URL,
     REDIS_SCHEMES,
@@ -32,7 +33,6 @@ from app.config_checks import (
     split_list,
 )
 from app.middleware.csrf_settings import CsrfSettings
-from app.settings_base import SettingsBase, is_production
 from app.uploads.settings import UploadSettings
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from tests.faults.traffic import ServiceRun, running_service
 
 # 32+ random-looking characters per secret (what `auth rotate-keys` prints); test keys only.

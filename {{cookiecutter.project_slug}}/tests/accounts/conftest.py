@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from app.auth.passwords import hash_password
 from app.db.engine import create_engine
 from app.db.session import Database
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.admin import as_owner
 from app.tenants.memberships import NewMembership, add_membership
 

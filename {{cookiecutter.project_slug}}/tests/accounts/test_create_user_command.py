@@ -15,7 +15,7 @@ import pytest
 from app.cli import main
 from app.db.engine import create_engine
 from app.db.session import Database
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from app.tenants.users import check_credentials
 from tests.accounts.conftest import PASSWORD

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from app.auth.passwords import WeakPasswordError, needs_rehash, verify_password
 from app.db.session import Database
-from app.errors import NotFoundError
+from app.http.errors import NotFoundError
 from app.tenants.service import NewTenant
 from app.tenants.users import (
     InvalidCredentials,

@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.accounts.browser import Browser, SetCookie, browser, session_service
 from tests.accounts.conftest import PASSWORD, Member

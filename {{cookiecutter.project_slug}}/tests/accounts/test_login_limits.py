@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from app.auth.login_limits import LocalWindows, LoginLimiter, TooManyLoginAttemptsError
-from app.devservices import ServiceUrls
-from app.errors import domain_problem
-from app.redis_client import create_redis
+from app.cache.connections import create_redis
+from app.dev.services import ServiceUrls
+from app.http.errors import domain_problem
 from app.settings import Settings
 
 # Nothing listens on port 1: every command fails at once with a connection error.

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.accounts.browser import Browser, browser, session_service
 from tests.accounts.conftest import PASSWORD, Member

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.accounts.browser import Browser, browser, session_service
 from tests.accounts.conftest import PASSWORD, Member

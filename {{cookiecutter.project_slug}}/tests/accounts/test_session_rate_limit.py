@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from app.auth.cookie_names import ACCESS_COOKIE
 from app.auth.signing_keys import parse_signing_keys
 from app.auth.tokens import AccessClaims, issue_access_token
-from app.devservices import ServiceUrls
+from app.cache.connections import LeanRedis
+from app.dev.services import ServiceUrls
 from app.middleware.rate_limit import RateLimitMiddleware, api_key_identity, session_identity
-from app.rate_limits import RateCounter
-from app.redis_lean import LeanRedis
+from app.middleware.rate_limits import RateCounter
 from app.tenants.service import NewTenant
 from tests.accounts.browser import OLD_KEY, Browser, browser, session_service
 from tests.accounts.conftest import PASSWORD, Member

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from app.auth.signing_keys import DEV_SESSION_SIGNING_KEYS, parse_signing_keys
 from app.auth.tokens import AccessClaims, issue_access_token, verify_access_token
 from app.cli import main
-from app.config_checks import problems_from
-from app.devservices import ServiceUrls
+from app.config.checks import problems_from
+from app.dev.services import ServiceUrls
 from app.settings import Settings
 from app.tenants.service import NewTenant
 from tests.accounts.browser import NEW_KEY, OLD_KEY, browser, session_service

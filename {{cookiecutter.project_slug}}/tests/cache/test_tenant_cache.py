@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.cache.tenant_cache import CachePolicy, TenantCache
-from app.devservices import ServiceUrls
-from app.logging import configure_logging
+from app.dev.services import ServiceUrls
+from app.observability.logging import configure_logging
 from tests.processes import free_port
 
 LogLines = Callable[[], list[dict[str, object]]]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.errors import connection_problem, domain_error_for
 from app.db.session import Database
-from app.errors import ConflictError, ServiceUnavailableError, UnprocessableError
+from app.http.errors import ConflictError, ServiceUnavailableError, UnprocessableError
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.service import NewTenant

@@ -16,7 +16,7 @@ from app.db.migration_ops import (
     drop_index_concurrently,
     validate_constraint,
 )
-from app.devservices import drop_database, prepare_database
+from app.dev.services import drop_database, prepare_database
 
 
 def _apply_helpers(connection: Connection) -> dict[str, object]:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.migrate import alembic_config, downgrade, upgrade
 from app.db.models import metadata
-from app.devservices import ServiceUrls, drop_database, prepare_database
+from app.dev.services import ServiceUrls, drop_database, prepare_database
 
 
 async def _query(url: str, sql: str) -> set[str]:

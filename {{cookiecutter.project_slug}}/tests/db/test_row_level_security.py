@@ -14,7 +14,7 @@ from app.db.engine import create_engine
 from app.db.retry import sqlstate_of
 from app.db.session import Database
 from app.db.tenancy import CURRENT_TENANT_SQL, TENANT_SETTING
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 
 INSUFFICIENT_PRIVILEGE = "42501"

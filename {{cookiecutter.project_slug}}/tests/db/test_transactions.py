@@ -18,8 +18,8 @@ from app.db.engine import DatabaseTimeouts, create_engine
 from app.db.errors import connection_problem, domain_error_for
 from app.db.retry import backoff_delay, sqlstate_of
 from app.db.session import Database
-from app.devservices import ServiceUrls
-from app.errors import ServiceUnavailableError
+from app.dev.services import ServiceUrls
+from app.http.errors import ServiceUnavailableError
 
 # A real PostgreSQL error with the real SQLSTATE, raised by the server on demand.
 RAISE_SERIALIZATION_FAILURE = (

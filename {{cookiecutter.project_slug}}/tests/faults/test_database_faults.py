@@ -11,7 +11,7 @@ import time
 import httpx2
 import pytest
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.faults.servers import PrivatePostgres
 from tests.faults.traffic import notes_traffic, running_service, wait_until_status

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.faults.traffic import (

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.processes import PROJECT_ROOT, env_for, free_port, wait_for_port
 

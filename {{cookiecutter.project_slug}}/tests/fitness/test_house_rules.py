@@ -12,10 +12,10 @@ from pathlib import Path
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import RouteContext
 
+from app.http.routes import api_routes
 from app.idempotency.keys import require_idempotency_key
 from app.idempotency.store import get_idempotency
 from app.main import create_app
-from app.routes import api_routes
 from app.settings import Settings
 
 APP = Path(__file__).resolve().parents[2] / "src" / "app"

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from app.auth.principal import CurrentPrincipal
 from app.auth.route_principals import PUBLIC, declared_principals, uses_cookies
+from app.http.routes import api_routes
 from app.main import create_app
-from app.routes import api_routes
 from app.settings import Settings
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}

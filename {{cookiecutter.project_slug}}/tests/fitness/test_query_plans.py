@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db.tenancy import TENANT_SETTING
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.notes.repository import list_statement
 from app.notes.schemas import NoteListQuery
 from app.tenants.service import NewTenant

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db.tenancy import TENANT_SETTING
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 
 # Tables scoped by a column other than tenant_id: the tenant row itself.
 TENANT_KEY_COLUMN = {"tenants": "id"}

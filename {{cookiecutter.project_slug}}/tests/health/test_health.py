@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.db.migrate import downgrade, upgrade
-from app.devservices import drop_database, prepare_database
+from app.dev.services import drop_database, prepare_database
 from app.main import create_app
 from app.settings import Settings
 from tests.processes import free_port

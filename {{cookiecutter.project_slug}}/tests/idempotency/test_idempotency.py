@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.tenancy import TENANT_SETTING
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.lifecycle.retention import purge_expired, retention_policies
 from app.settings import Settings
 from app.tenants.service import NewTenant

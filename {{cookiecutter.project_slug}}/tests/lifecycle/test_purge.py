@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db.tenancy import TENANT_SETTING
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.lifecycle.retention import PURGE_LOCK, purge_expired, retention_policies
 from app.lifecycle.tasks import purge_in_worker
 from app.settings import Settings

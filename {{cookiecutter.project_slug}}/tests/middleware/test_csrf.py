@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from starlette.types import Message, Receive, Scope, Send
 
 from app.auth.passwords import hash_password
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.middleware.csrf import CsrfMiddleware
 from app.tenants.admin import as_owner
 from app.tenants.memberships import add_membership

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.auth.api_keys import parse_key
-from app.client_ip import client_ip
-from app.devservices import ServiceUrls
+from app.cache.connections import LeanRedis
+from app.dev.services import ServiceUrls
+from app.http.client_ip import client_ip
 from app.main import create_app
 from app.middleware import rate_limit
 from app.middleware.rate_limit import QUOTA_EXCEEDED, RateLimitMiddleware, api_key_identity
-from app.rate_limits import RateCounter, route_rate_limit
-from app.redis_lean import LeanRedis
+from app.middleware.rate_limits import RateCounter, route_rate_limit
 from app.settings import ConfigError, Settings, load_settings
 from app.tenants.service import NewTenant
 from tests.notes.test_notes_api import auth

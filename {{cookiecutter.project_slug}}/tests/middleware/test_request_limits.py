@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.devservices import ServiceUrls
-from app.logging import configure_logging
+from app.dev.services import ServiceUrls
 from app.middleware.concurrency import ConcurrencyLimitMiddleware
+from app.observability.logging import configure_logging
 from app.settings import ConfigError, load_settings
 from tests.middleware.raw_http import (
     connect,

@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.http.routes import api_routes
 from app.main import create_app
 from app.middleware.security_headers import API_CSP
-from app.routes import api_routes
 from app.settings import Settings
 
 EXPECTED = {

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.notes.html_policy import sanitize_html
 from app.tenants.service import NewTenant
 

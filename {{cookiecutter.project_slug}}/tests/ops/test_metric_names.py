@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.worker.metrics import QueueDepthCollector
 from tests.conftest import TEST_QUEUE
 from tests.ops.promql import grafana_query_expr, metric_names

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.auth.principal import ApiKeyCache
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from tests.tenants.key_clients import Cli, Serving

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.cli import main
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.settings import Settings
 
 NOTES = "/api/v1/notes"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from app.devservices import ServiceUrls, drop_database, prepare_database
+from app.dev.services import ServiceUrls, drop_database, prepare_database
 from app.tenants.service import NewTenant
 from tests.processes import env_for, free_port, start_app
 from tests.tenants.key_clients import NOTES, Cli

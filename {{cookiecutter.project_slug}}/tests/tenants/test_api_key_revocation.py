@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.api_keys import hash_secret
 from app.auth.principal import KEY_CACHE_SECONDS
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.admin import create_key_now

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.uploads.dev_clamd import clamd_binary
 from app.uploads.scanner import ScannerUnavailableError, scan
 from tests.processes import PROJECT_ROOT, env_for, free_port, wait_for_port

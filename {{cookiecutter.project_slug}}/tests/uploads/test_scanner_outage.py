@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.service import NewTenant

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tusclient.client import TusClient
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.main import create_app
 from app.settings import Settings
 from app.tenants.service import NewTenant

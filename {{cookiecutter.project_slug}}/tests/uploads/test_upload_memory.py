@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx2
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.tenants.service import NewTenant
 from tests.processes import env_for, free_port, start_app, wait_for_port
 from tests.uploads.tus import OCTETS, TUS, metadata

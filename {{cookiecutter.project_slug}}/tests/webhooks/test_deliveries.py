@@ -18,9 +18,9 @@ import pytest
 import standardwebhooks
 from fastapi.testclient import TestClient
 
-from app.devservices import ServiceUrls
+from app.cache.connections import create_redis
+from app.dev.services import ServiceUrls
 from app.main import create_app
-from app.redis_client import create_redis
 from app.settings import Settings
 from app.tenants.service import NewTenant
 from app.webhooks.verify import WebhookVerifier

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.tenancy import TENANT_SETTING
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.settings import Settings
 from app.tenants.service import NewTenant
 from app.webhooks.sealing import UnsealError, sealing_key, unseal
@@ -76,6 +76,32 @@ async def test_the_secret_is_stored_sealed_and_bound_to_its_tenant(
         unseal(key, new_tenant().tenant_id, stored)
     with pytest.raises(UnsealError):
         unseal(sealing_key("another key"), tenant.tenant_id, stored)
+
+
+async def test_the_idempotency_record_keeps_no_secret(
+    client: TestClient, new_tenant: Callable[[], NewTenant], service_urls: ServiceUrls
+) -> None:
+    """The create's answer is kept for its retries, but not its secret: a database dump within
+    the retention window yields no usable secret either. A retry still gets the answer whole."""
+    tenant = new_tenant()
+    headers = fresh_key(tenant)
+    first = client.post(PATH, json={"url": f"{PUBLIC}/kept"}, headers=headers)
+    assert first.status_code == 201, first.text
+    engine = create_async_engine(service_urls.runtime_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant.tenant_id)}
+            )
+            kept = bytes(await conn.scalar(text("SELECT body FROM idempotency_keys")))
+    finally:
+        await engine.dispose()
+    assert first.json()["id"] in kept.decode()  # the record is this create's
+    assert first.json()["secret"].encode() not in kept
+    assert first.json()["secret"].removeprefix("whsec_").encode() not in kept
+    again = client.post(PATH, json={"url": f"{PUBLIC}/kept"}, headers=headers)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.content == first.content
 
 
 def test_a_retried_create_replays_the_same_endpoint(

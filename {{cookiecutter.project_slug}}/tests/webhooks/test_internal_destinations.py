@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.tenancy import TENANT_SETTING
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.main import create_app
 from app.outbound.destinations import DestinationGuard, ForbiddenDestinationError
 from app.settings import ConfigError, Settings, load_settings

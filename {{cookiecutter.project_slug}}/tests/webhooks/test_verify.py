@@ -16,10 +16,10 @@ import pytest
 import standardwebhooks
 from redis.asyncio import Redis
 
-from app.devservices import ServiceUrls
-from app.errors import DomainError
-from app.logging import redact
-from app.redis_client import create_redis
+from app.cache.connections import create_redis
+from app.dev.services import ServiceUrls
+from app.http.errors import DomainError
+from app.observability.logging import redact
 from app.webhooks.signing import delivery_headers, generate_secret, sign
 from app.webhooks.verify import (
     ReplayStoreUnavailableError,

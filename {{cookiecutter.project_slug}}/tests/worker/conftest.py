@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.settings import Settings
 from tests.processes import env_for, free_port, start_app
 

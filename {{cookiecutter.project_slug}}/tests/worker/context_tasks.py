@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 from app.worker.context import task_tenant
 from app.worker.runtime import run_async
 from app.worker.tasks import reliable_task

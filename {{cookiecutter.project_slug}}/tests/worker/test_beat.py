@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import create_engine
 from app.db.session import Database
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.notes import repository
 from app.notes.tasks import COUNT_WORDS
 from app.tenants.service import NewTenant

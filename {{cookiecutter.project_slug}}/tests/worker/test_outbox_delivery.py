@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.db.engine import create_engine
 from app.db.session import Database
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.notes.tasks import COUNT_WORDS
 from app.settings import Settings
 from app.tenants.service import NewTenant

@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import create_engine
 from app.db.session import Database
-from app.devservices import ServiceUrls
+from app.dev.services import ServiceUrls
 from app.notes.tasks import COUNT_WORDS
+from app.observability.telemetry import configure_tracing
 from app.settings import Settings
-from app.telemetry import configure_tracing
 from app.tenants.service import NewTenant
 from app.worker.celery_app import create_celery
 from app.worker.outbox import OutboxMessage, celery_publisher, enqueue, relay_batch

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from app.main import create_app
+from app.observability.telemetry import configure_tracing
 from app.settings import Settings
-from app.telemetry import configure_tracing
 from app.tenants.service import NewTenant
 from app.worker.celery_app import create_celery
 from app.worker.context import CORRELATION_HEADER, TENANT_HEADER

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.settings_base import SettingsBase
+from app.config.base import SettingsBase
 
 
 class KeyCacheSettings(SettingsBase):

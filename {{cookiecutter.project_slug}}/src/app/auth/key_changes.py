@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.auth.principal import ApiKeyCache
-from app.logging import get_logger
+from app.observability.logging import get_logger
 
 log = get_logger("app.auth.key_changes")
 # How long one wait for a message lasts; between waits the client may PING (its health check)

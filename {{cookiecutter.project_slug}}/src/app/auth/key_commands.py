@@ -2,7 +2,7 @@
 
 Neither touches a database or a running process: each reads the current `SESSION_SIGNING_KEYS`
 from the environment and prints one JSON line on stdout with the value to set next; a refusal is
-one line on stderr (`app.command_exits.say`: JSON when logs are JSON) and exit 2. The runbook
+one line on stderr (`app.commands.exits.say`: JSON when logs are JSON) and exit 2. The runbook
 (docs/authentication.md, "Rotating the signing keys"):
 
 1. `auth rotate-keys` prints a new `KID:SECRET` entry and the new value: the new key first (it
@@ -28,7 +28,7 @@ from app.auth.signing_keys import (
     parse_signing_keys,
     rotated_value,
 )
-from app.command_exits import say
+from app.commands.exits import say
 
 EXIT_REFUSED = 2
 VARIABLE = "SESSION_SIGNING_KEYS"

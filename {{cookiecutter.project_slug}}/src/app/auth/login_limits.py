@@ -29,12 +29,12 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.client_ip import rate_limit_identity
-from app.errors import DomainError
-from app.logging import get_logger
-from app.rate_limits import COUNT_WINDOWS_SCRIPT, RatePolicy, parse_rate
+from app.http.client_ip import rate_limit_identity
+from app.http.errors import DomainError
+from app.middleware.rate_limits import COUNT_WINDOWS_SCRIPT, RatePolicy, parse_rate
+from app.observability.logging import get_logger
+from app.observability.throttled_warning import ThrottledWarning
 from app.settings import Settings
-from app.throttled_warning import ThrottledWarning
 
 log = get_logger("app.auth.login_limits")
 LOGIN_LIMIT_DECISIONS = Counter(
@@ -146,7 +146,7 @@ class LoginLimiter:
     async def check(self, email: str, client_ip: str) -> None:
         """Count one login attempt; raise `TooManyLoginAttemptsError` (429) when over a limit.
 
-        `client_ip` is `app.client_ip.client_ip(scope, settings.trusted_proxies)`.
+        `client_ip` is `app.http.client_ip.client_ip(scope, settings.trusted_proxies)`.
         """
         checks = self._keys(email, client_ip)
         counts = await self._count(checks)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from app.config_checks import normalised_rate
-from app.settings_base import SettingsBase
+from app.config.base import SettingsBase
+from app.config.checks import normalised_rate
 
 
 class LoginSettings(SettingsBase):

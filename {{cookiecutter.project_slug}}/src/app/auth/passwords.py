@@ -23,7 +23,7 @@ import functools
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.errors import UnprocessableError
+from app.http.errors import UnprocessableError
 
 MIN_PASSWORD_LENGTH = 15
 MAX_PASSWORD_LENGTH = 128

@@ -33,7 +33,7 @@ from app.auth.api_keys import parse_key
 from app.auth.cookie_names import ACCESS_COOKIE
 from app.auth.session_principal import session_subject, verify_session
 from app.db.session import Database, DatabaseDep
-from app.errors import UnauthorizedError
+from app.http.errors import UnauthorizedError
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from app.auth.session_cookies import clear_session_cookies, set_session_cookies
 from app.auth.session_schemas import LoginRequest, PasswordChange, SessionOut, session_out
 from app.auth.sessions import IssuedSession, SessionService
 from app.auth.tokens import verify_access_token
-from app.client_ip import client_ip
 from app.db.session import DatabaseDep
-from app.errors import ForbiddenError, UnauthorizedError
+from app.http.client_ip import client_ip
+from app.http.errors import ForbiddenError, UnauthorizedError
 from app.idempotency.keys import idempotency_exempt
 from app.tenants.users import InvalidCredentials, check_credentials, set_password
 

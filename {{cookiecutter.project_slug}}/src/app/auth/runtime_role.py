@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.command_exits import say
+from app.commands.exits import say
 from app.settings import ConfigError, Settings, require_service_urls
 
 CONNECT_TIMEOUT_S = 5

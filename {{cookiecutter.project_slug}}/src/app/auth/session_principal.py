@@ -18,7 +18,7 @@ from app.auth.session_store import family_is_live
 from app.auth.signing_keys import SigningKeys
 from app.auth.tokens import AccessClaims, verify_access_token
 from app.db.session import Database
-from app.errors import UnauthorizedError
+from app.http.errors import UnauthorizedError
 from app.tenants.users import membership_role
 
 INVALID_SESSION = "The session cookie is invalid or expired; refresh the session or sign in."

@@ -12,7 +12,7 @@ from app.auth.signing_keys import (
     check_production_signing_keys,
     parse_signing_keys,
 )
-from app.settings_base import SettingsBase, is_production
+from app.config.base import SettingsBase, is_production
 
 
 class SessionSettings(SettingsBase):

@@ -38,8 +38,8 @@ from app.auth.tokens import (
     token_hash,
 )
 from app.db.session import Database
-from app.errors import UnauthorizedError
-from app.logging import get_logger
+from app.http.errors import UnauthorizedError
+from app.observability.logging import get_logger
 from app.tenants.users import LoginGrant, membership_role
 
 log = get_logger("app.auth.sessions")

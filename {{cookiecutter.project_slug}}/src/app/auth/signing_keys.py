@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.secret_entropy import MIN_SECRET_KEY_BITS, estimated_entropy_bits
+from app.config.secret_entropy import MIN_SECRET_KEY_BITS, estimated_entropy_bits
 
 _KID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # HS256 wants a key at least as long as its hash (RFC 7518 section 3.2): 32 bytes.

@@ -1,1 +1,1 @@
-"""A tenant-scoped Redis cache that does not stampede (REL-CACHE)."""
+"""Redis: the process's connections and a tenant-scoped cache that does not stampede (REL-CACHE)."""

@@ -33,9 +33,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.logging import get_logger
-from app.metrics import CACHE_REQUESTS
-from app.throttled_warning import ThrottledWarning
+from app.observability.logging import get_logger
+from app.observability.metrics import CACHE_REQUESTS
+from app.observability.throttled_warning import ThrottledWarning
 
 log = get_logger("app.cache")
 _RELEASE = (

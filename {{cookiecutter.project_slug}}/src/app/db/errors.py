@@ -21,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.responses import Response
 
 from app.db.retry import RETRYABLE_SQLSTATES, sqlstate_of
-from app.errors import (
+from app.http.errors import (
     ConflictError,
     DomainError,
     ForbiddenError,
@@ -29,7 +29,7 @@ from app.errors import (
     UnprocessableError,
     render_domain_error,
 )
-from app.logging import get_logger
+from app.observability.logging import get_logger
 
 log = get_logger("app.db")
 

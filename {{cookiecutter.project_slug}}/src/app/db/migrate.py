@@ -13,7 +13,7 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 from app.settings import load_settings
 
 log = get_logger("app.migrate")

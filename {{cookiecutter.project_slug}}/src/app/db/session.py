@@ -22,8 +22,8 @@ from sqlalchemy.pool import QueuePool
 
 from app.db.retry import backoff_delay, is_retryable, sqlstate_of
 from app.db.tenancy import set_tenant
-from app.errors import ServiceUnavailableError
-from app.logging import get_logger
+from app.http.errors import ServiceUnavailableError
+from app.observability.logging import get_logger
 
 T = TypeVar("T")
 log = get_logger("app.db")

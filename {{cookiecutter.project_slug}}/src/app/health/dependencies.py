@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 
 log = get_logger("app.health")
 

@@ -7,8 +7,8 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from app.errors import ServiceUnavailableError
 from app.health.dependencies import Dependency, check_all
+from app.http.errors import ServiceUnavailableError
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -14,14 +14,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from app.errors import DomainError
+from app.http.errors import DomainError
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 _QUOTED = re.compile(r'^"((?:[\x20-\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$')
 # Bare keys: visible ASCII except the quote and backslash of the structured-field syntax.
 _BARE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
-# The same two forms for the OpenAPI document (app.api_contract), 1 to 255 characters unquoted.
+# The same two forms for the OpenAPI document (app.http.api_contract), 1 to 255 characters unquoted.
 _BARE_KEY = r"[\x21\x23-\x5b\x5d-\x7e]{1,255}"
 _QUOTED_KEY = r'"([\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\]){1,255}"'
 KEY_SCHEMA: dict[str, Any] = {

@@ -7,7 +7,9 @@ the work's writes commit together or not at all, so a crash never leaves a side 
 record, and a failed request leaves no key behind: its retry simply runs again.
 
 A replayed creation must not hand out a resource that no longer exists: a route passes
-`still_exists`, asked in the replay's transaction, and a resource deleted since gets a 409.
+`still_exists`, asked in the replay's transaction, and a resource deleted since gets a 409. An
+answer holding a secret (a webhook endpoint's) is kept without it (`kept_body`), and the route's
+`restore` puts it back on replay from where it is kept sealed.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from starlette.responses import Response
 
 from app.auth.principal import Principal
 from app.db.session import Database
-from app.errors import ConflictError, UnprocessableError
+from app.http.errors import ConflictError, UnprocessableError
 from app.idempotency.keys import IdempotentRequest
 from app.idempotency.models import IdempotencyRecord
-from app.metrics import IDEMPOTENCY_OUTCOMES
+from app.observability.metrics import IDEMPOTENCY_OUTCOMES
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Response headers worth replaying; per-request ones (X-Request-ID, dates) are not stored.
@@ -61,6 +63,8 @@ class StoredResponse:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
+    # What the record keeps, when that is less than the answer (no secret in the record).
+    kept_body: bytes | None = None
 
     def to_response(self) -> Response:
         headers = dict(self.headers)
@@ -72,6 +76,8 @@ class StoredResponse:
 # Whether the resource a stored creation answer names still exists (asked in the replay's
 # transaction, so under the tenant's row-level security like the work itself).
 StillExists = Callable[[AsyncSession, "StoredResponse"], Awaitable[bool]]
+# The whole answer again from a record that kept less (`kept_body`), in the replay's transaction.
+Restore = Callable[[AsyncSession, "StoredResponse"], Awaitable["StoredResponse"]]
 
 
 async def _lock(session: AsyncSession, principal: Principal, key: str) -> bool:
@@ -106,7 +112,7 @@ async def _record(
         "fingerprint": request.fingerprint,
         "status_code": result.status_code,
         "headers": {k: v for k, v in result.headers.items() if k.lower() in STORED_HEADERS},
-        "body": result.body,
+        "body": result.body if result.kept_body is None else result.kept_body,
     }
     statement = insert(IdempotencyRecord).values(**values)
     # Only an expired record (outside the retention window, not yet purged) can be here.
@@ -122,6 +128,7 @@ async def _replay(
     previous: IdempotencyRecord,
     request: IdempotentRequest,
     still_exists: StillExists | None,
+    restore: Restore | None,
 ) -> StoredResponse:
     """The stored response for a retry of the same request, if what it created is still there."""
     if previous.fingerprint != request.fingerprint:
@@ -136,7 +143,7 @@ async def _replay(
             "The request with this key created a resource that has been deleted since; "
             "use a new key to create another."
         )
-    return stored
+    return stored if restore is None else await restore(session, stored)
 
 
 async def run_once(
@@ -146,6 +153,7 @@ async def run_once(
     retention: timedelta,
     work: Callable[[AsyncSession], Awaitable[StoredResponse]],
     still_exists: StillExists | None = None,
+    restore: Restore | None = None,
 ) -> StoredResponse:
     """`work`'s response, or the stored response of an earlier run with the same key."""
 
@@ -154,7 +162,7 @@ async def run_once(
             raise IdempotencyInFlightError("Retry after the first request has finished.")
         previous = await _completed(session, principal, request.key, retention)
         if previous is not None:
-            return await _replay(session, previous, request, still_exists)
+            return await _replay(session, previous, request, still_exists, restore)
         result = await work(session)
         await _record(session, principal, request, result)
         return result
@@ -181,9 +189,12 @@ def created_id(stored: StoredResponse) -> uuid.UUID:
     return uuid.UUID(str(body["id"]))
 
 
-def json_response(status_code: int, body: bytes, headers: dict[str, str]) -> StoredResponse:
+def json_response(
+    status_code: int, body: bytes, headers: dict[str, str], kept_body: bytes | None = None
+) -> StoredResponse:
     """A `StoredResponse` for a JSON body already serialised by its response model."""
-    return StoredResponse(status_code, body, {"content-type": "application/json", **headers})
+    headers = {"content-type": "application/json", **headers}
+    return StoredResponse(status_code, body, headers, kept_body=kept_body)
 
 
 @dataclass(frozen=True)
@@ -199,11 +210,13 @@ class Idempotency:
         request: IdempotentRequest,
         work: Callable[[AsyncSession], Awaitable[StoredResponse]],
         still_exists: StillExists | None = None,
+        restore: Restore | None = None,
     ) -> Response:
         """`still_exists`: for a route that creates a resource, whether the one a replayed
-        answer names is still there (else 409 `idempotency-key-resource-deleted`)."""
+        answer names is still there (else 409 `idempotency-key-resource-deleted`). `restore`:
+        the whole answer from a record that kept less (`kept_body`)."""
         result = await run_once(
-            self.database, principal, request, self.retention, work, still_exists
+            self.database, principal, request, self.retention, work, still_exists, restore
         )
         return result.to_response()
 

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.errors import connection_problem
 from app.lifecycle.retention import purge_expired, retention_policies
-from app.logging import get_logger
+from app.observability.logging import get_logger
 from app.settings import Settings, get_settings
 from app.worker.policy import DependencyOutageError
 from app.worker.runtime import run_async

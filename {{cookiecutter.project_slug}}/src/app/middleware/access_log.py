@@ -13,8 +13,8 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logging import access_logger
-from app.metrics import HTTP_IN_FLIGHT, observe_request
+from app.observability.logging import access_logger
+from app.observability.metrics import HTTP_IN_FLIGHT, observe_request
 
 
 def route_template(scope: Scope) -> str:

@@ -24,8 +24,13 @@ from collections.abc import Awaitable
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ContentTooLargeError, RequestBodyRefused, RequestTimeoutError, domain_problem
-from app.routes import api_routes
+from app.http.errors import (
+    ContentTooLargeError,
+    RequestBodyRefused,
+    RequestTimeoutError,
+    domain_problem,
+)
+from app.http.routes import api_routes
 
 CHUNKED = -1
 RouteLimit = tuple[re.Pattern[str], frozenset[str], int]

@@ -18,9 +18,9 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import OverloadedError, domain_problem
-from app.logging import get_logger
-from app.throttled_warning import ThrottledWarning
+from app.http.errors import OverloadedError, domain_problem
+from app.observability.logging import get_logger
+from app.observability.throttled_warning import ThrottledWarning
 
 log = get_logger("app.concurrency")
 NOT_COUNTED = frozenset({"/health/live", "/health/ready", "/metrics"})

@@ -8,8 +8,8 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logging import REQUEST_ID
 from app.middleware.headers import set_headers
+from app.observability.logging import REQUEST_ID
 
 REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
@@ -51,8 +51,8 @@ class CorrelationIdMiddleware:
                 set_headers(message, header, _REPLACED)
             return send(message)
 
-        # `app.logging.add_request_and_trace_ids` puts it on every line: one ContextVar, set and
-        # reset, instead of a structlog bind and unbind per request.
+        # `app.observability.logging.add_request_and_trace_ids` puts it on every line: one
+        # ContextVar, set and reset, instead of a structlog bind and unbind per request.
         token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_request_id)

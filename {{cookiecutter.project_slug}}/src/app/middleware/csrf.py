@@ -30,9 +30,9 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.cookie_names import AUTH_PATH, SESSION_COOKIES
-from app.errors import ForbiddenError, domain_problem
-from app.logging import get_logger
+from app.http.errors import ForbiddenError, domain_problem
 from app.middleware.csrf_settings import url_origin
+from app.observability.logging import get_logger
 
 log = get_logger("app.csrf")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})

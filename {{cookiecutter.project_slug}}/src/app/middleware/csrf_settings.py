@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
-from app.config_checks import split_list
-from app.settings_base import SettingsBase, is_production
+from app.config.base import SettingsBase, is_production
+from app.config.checks import split_list
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ORIGIN_SHAPE = (

@@ -25,9 +25,9 @@ from fastapi import FastAPI, params
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import DuplicateJsonKeyError, UnsupportedMediaTypeError, domain_problem
+from app.http.errors import DuplicateJsonKeyError, UnsupportedMediaTypeError, domain_problem
+from app.http.routes import api_routes
 from app.middleware.body_limit import announced_body
-from app.routes import api_routes
 
 JSON_MEDIA_TYPE = "application/json"
 KEY_SHOWN = 64  # characters of an offending key echoed back

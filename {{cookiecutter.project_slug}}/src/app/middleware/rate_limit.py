@@ -27,15 +27,15 @@ from app.auth.api_keys import parse_key
 from app.auth.cookie_names import ACCESS_COOKIE
 from app.auth.signing_keys import SigningKeys
 from app.auth.tokens import verify_access_token
-from app.client_ip import client_ip, rate_limit_identity
-from app.logging import get_logger
-from app.metrics import RATE_LIMIT_DECISIONS
+from app.http.client_ip import client_ip, rate_limit_identity
+from app.http.problems import problem_body, render_problem
+from app.http.routes import api_routes
 from app.middleware.headers import RawHeader, set_headers
-from app.problems import problem_body, render_problem
-from app.rate_limits import ROUTE_LIMIT_KEY, RateCounter, RatePolicy, Usage, parse_rate
-from app.routes import api_routes
+from app.middleware.rate_limits import ROUTE_LIMIT_KEY, RateCounter, RatePolicy, Usage, parse_rate
+from app.observability.logging import get_logger
+from app.observability.metrics import RATE_LIMIT_DECISIONS
+from app.observability.throttled_warning import ThrottledWarning
 from app.settings import IPNetwork
-from app.throttled_warning import ThrottledWarning
 
 log = get_logger("app.rate_limit")
 EXEMPT_PREFIXES = ("/health/", "/metrics")

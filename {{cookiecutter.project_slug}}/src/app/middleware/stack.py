@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from app.cache.connections import LeanRedis
 from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.concurrency import ConcurrencyLimitMiddleware
@@ -16,13 +17,12 @@ from app.middleware.correlation import CorrelationIdMiddleware
 from app.middleware.csrf import CsrfMiddleware
 from app.middleware.json_body import JsonBodyMiddleware
 from app.middleware.rate_limit import RateLimitMiddleware
+from app.middleware.rate_limits import RateCounter
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.tracing import ServerSpanMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
-from app.rate_limits import RateCounter
-from app.redis_lean import LeanRedis
+from app.observability.telemetry import tracing_enabled
 from app.settings import Settings
-from app.telemetry import tracing_enabled
 
 
 def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) -> None:
@@ -36,7 +36,7 @@ def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) ->
     # Rate limits before any route work (authentication included) but inside the headers and
     # the log, so a 429 is logged, correlated and carries the security headers. No Redis
     # configured (only possible outside `serve`): nothing to count with.
-    # The counter has its own lean connection (app.redis_lean); the lifespan closes it.
+    # The counter has its own lean connection (app.cache.connections); the lifespan closes it.
     app.state.rate_counter = None
     if redis is not None and settings.redis_url is not None:
         lean = LeanRedis(settings.redis_url.get_secret_value())

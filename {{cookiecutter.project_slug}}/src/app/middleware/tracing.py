@@ -12,7 +12,8 @@ unsampled span context: log lines carry its trace id, and outgoing calls propaga
 The incoming `traceparent`/`baggage` go through the globally configured propagator, as before.
 A caller outside `trusted_peers` (TRACING_TRUSTED_PEERS: its TCP address, never a forwarded one)
 keeps its trace id, but its sampled flag is ignored: the context is marked for the sampler
-(app.telemetry.LocalDecisionForUntrusted), so a client cannot decide what we record and export.
+(app.observability.telemetry.LocalDecisionForUntrusted), so a client cannot decide what we record
+and export.
 The query string never reaches an attribute: it holds what users search for.
 """
 
@@ -26,8 +27,8 @@ from opentelemetry.instrumentation.asgi import collect_request_attributes, set_s
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.middleware.access_log import route_template
+from app.observability.telemetry import UNTRUSTED_PARENT
 from app.settings import IPNetwork
-from app.telemetry import UNTRUSTED_PARENT
 
 _PROPAGATED = (b"traceparent", b"tracestate", b"baggage")
 

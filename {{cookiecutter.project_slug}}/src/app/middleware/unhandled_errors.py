@@ -10,9 +10,9 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logging import get_logger
+from app.http.problems import problem_body, render_problem
 from app.middleware.access_log import route_template
-from app.problems import problem_body, render_problem
+from app.observability.logging import get_logger
 
 log = get_logger("app.errors")
 

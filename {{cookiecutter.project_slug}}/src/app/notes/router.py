@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api_contract import operation_link, retry_link
 from app.auth.principal import CurrentPrincipal
-from app.etags import IF_MATCH_PATTERN, etag_for, matches_if_none_match
+from app.cache.tenant_cache import TenantCache
+from app.http.api_contract import operation_link, retry_link
+from app.http.etags import IF_MATCH_PATTERN, etag_for, matches_if_none_match
+from app.http.locations import location_for
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
-from app.locations import location_for
 from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
-from app.notes.service import NotesServiceDep
+from app.notes.service import STATS_CACHE, NotesServiceDep
+from app.settings import Settings
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -172,3 +174,13 @@ async def delete_note(
     """Soft delete: the note disappears from the API now and is purged after retention."""
     await notes.delete(principal, note_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def install_notes(app: FastAPI, settings: Settings) -> None:
+    """Mount the notes routes; the stats route caches per tenant in Redis (no cache without it)."""
+    redis = app.state.redis
+    app.state.notes_stats_cache = (
+        TenantCache(redis, settings.key_prefix, STATS_CACHE) if redis is not None else None
+    )
+    app.include_router(router)
+    app.include_router(stats_router)

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.api_contract import without_null
+from app.http.api_contract import without_null
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.cache.tenant_cache import CachePolicy, TenantCache
 from app.db.session import Database
-from app.errors import NotFoundError, PreconditionFailedError, UnprocessableError
-from app.etags import check_if_match
+from app.http.errors import NotFoundError, PreconditionFailedError, UnprocessableError
+from app.http.etags import check_if_match
+from app.http.pagination import decode_cursor, encode_cursor
 from app.notes import repository
 from app.notes.html_policy import sanitize_html
 from app.notes.models import Note
@@ -29,7 +30,6 @@ from app.notes.schemas import (
     NoteUpdate,
 )
 from app.notes.tasks import COUNT_WORDS
-from app.pagination import decode_cursor, encode_cursor
 from app.webhooks.events import queue_event
 from app.worker.outbox import enqueue
 

@@ -27,13 +27,13 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from app.errors import ServiceUnavailableError
 from app.health.dependencies import Dependency
-from app.logging import get_logger
-from app.metrics import OUTBOUND_REQUESTS, OUTBOUND_RETRIES
+from app.http.errors import ServiceUnavailableError
+from app.observability.logging import get_logger
+from app.observability.metrics import OUTBOUND_REQUESTS, OUTBOUND_RETRIES
+from app.observability.telemetry import drop_query_from_client_span
 from app.outbound.destinations import ForbiddenDestinationError
 from app.outbound.policy import RETRYABLE_STATUSES, RetryBudget, may_retry, retry_after_seconds
-from app.telemetry import drop_query_from_client_span
 
 log = get_logger("app.outbound")
 

@@ -1,7 +1,7 @@
 """The console script's `api-keys create|list|revoke|rotate` commands.
 
 Each prints one JSON line on stdout on success. Every failure and warning is one line on stderr
-(`app.command_exits.say`: a JSON record when logs are JSON). Exit 1: the keys do not allow it
+(`app.commands.exits.say`: a JSON record when logs are JSON). Exit 1: the keys do not allow it
 (unknown key or tenant, rotating a revoked key). Exit 2: bad configuration, or a database that is
 unreachable or not migrated. Revoke and rotate then announce the change on Redis, so
 running API processes drop the key from their caches at once (`app.auth.key_changes`).
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.command_exits import report_config_error, say
+from app.commands.exits import report_config_error, say
 from app.settings import ConfigError, Settings, load_settings
 
 EXIT_REFUSED = 1
@@ -84,7 +84,7 @@ def run_api_key_command(args: argparse.Namespace) -> int:
     except KeyLifecycleError as error:
         say(str(error), event="api_key_command_refused")
         return EXIT_REFUSED
-    # An unreachable or unmigrated database propagates: app.command_exits says it in one line.
+    # An unreachable or unmigrated database propagates: app.commands.exits says it in one line.
     sys.stdout.write(json.dumps(printed) + "\n")
     return 0
 

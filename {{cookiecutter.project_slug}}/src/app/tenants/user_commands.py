@@ -5,10 +5,10 @@ the machine in `ps` and lands in shell history): with getpass when stdin is a te
 line of it. Prints one JSON line: `user_id`, `tenant_id`, `role` and `new_user` (False when the
 email already had an account: the membership is added and its password left as it was).
 
-Exit 2 with one line on stderr (`app.command_exits.say`: JSON when logs are JSON): a weak
+Exit 2 with one line on stderr (`app.commands.exits.say`: JSON when logs are JSON): a weak
 password (naming the rule), a malformed email, an unknown tenant, an existing membership, bad
 configuration, or a database that is unreachable or not migrated (the last through
-`app.command_exits.run_command`).
+`app.commands.exits.run_command`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import sys
 import uuid
 
-from app.command_exits import report_config_error, say
+from app.commands.exits import report_config_error, say
 from app.settings import ConfigError, load_settings
 
 EXIT_REFUSED = 2

@@ -27,7 +27,7 @@ from app.auth.passwords import (
     verify_password,
 )
 from app.db.session import Database
-from app.errors import NotFoundError, UnauthorizedError, UnprocessableError
+from app.http.errors import NotFoundError, UnauthorizedError, UnprocessableError
 
 _LOGIN_MEMBERSHIPS = text(
     "SELECT user_id, email, password_hash, tenant_id, role FROM user_login_memberships(:email)"

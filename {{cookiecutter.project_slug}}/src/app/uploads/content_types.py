@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import filetype  # type: ignore[import-untyped]  # filetype ships no type information
 
-from app.errors import DomainError
+from app.http.errors import DomainError
 
 # What filetype reads of a file's head (its own _NUM_SIGNATURE_BYTES).
 SNIFF_BYTES = 8192

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from app.command_exits import say
+from app.commands.exits import say
 
 SIGNATURES = Path(__file__).resolve().parent / "signatures"
 DEBIAN_CLAMD = "/usr/sbin/clamd"

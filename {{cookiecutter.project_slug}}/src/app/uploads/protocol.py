@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import Headers
 
-from app.errors import (
+from app.http.errors import (
     ConflictError,
     DomainError,
     PreconditionFailedError,

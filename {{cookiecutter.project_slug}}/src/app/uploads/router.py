@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from app.auth.principal import CurrentPrincipal
 from app.auth.route_principals import PUBLIC
-from app.locations import location_for
+from app.http.locations import location_for
 from app.middleware.body_limit import CHUNKED, announced_body
 from app.settings import Settings
 from app.uploads import openapi

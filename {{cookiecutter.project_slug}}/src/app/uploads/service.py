@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.db.session import Database
-from app.errors import ConflictError, ContentTooLargeError, NotFoundError
+from app.http.errors import ConflictError, ContentTooLargeError, NotFoundError
 from app.uploads import repository
 from app.uploads.content_types import (
     SNIFF_BYTES,

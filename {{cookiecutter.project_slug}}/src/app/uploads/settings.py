@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
-from app.settings_base import SettingsBase, is_production
+from app.config.base import SettingsBase, is_production
 
 DEFAULT_ALLOWED_TYPES = [
     "application/pdf",

@@ -7,7 +7,7 @@ import uuid
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 from app.settings import get_settings
 from app.uploads import repository
 from app.uploads.models import CLEAN, INFECTED, QUARANTINED

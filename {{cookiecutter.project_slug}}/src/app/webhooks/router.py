@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api_contract import operation_link, retry_link
 from app.auth.principal import CurrentPrincipal
+from app.http.api_contract import operation_link, retry_link
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
-from app.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointCreated, WebhookEndpointList
+from app.webhooks.schemas import (
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointList,
+    WebhookEndpointOut,
+)
 from app.webhooks.service import WebhooksServiceDep
 
 router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
@@ -54,12 +60,21 @@ async def create_webhook_endpoint(
 
     async def work(session: AsyncSession) -> StoredResponse:
         created = await webhooks.create_in(session, principal, payload)
-        return json_response(status.HTTP_201_CREATED, created.model_dump_json().encode(), NO_STORE)
+        answer = created.model_dump_json().encode()
+        # The record keeps the answer without its secret; a replay unseals it from the endpoint.
+        kept = created.model_dump_json(exclude={"secret"}).encode()
+        return json_response(status.HTTP_201_CREATED, answer, NO_STORE, kept_body=kept)
 
     async def still_exists(session: AsyncSession, stored: StoredResponse) -> bool:
         return await webhooks.exists_in(session, principal, created_id(stored))
 
-    return await idempotency.run(principal, idempotent_request, work, still_exists)
+    async def restore(session: AsyncSession, stored: StoredResponse) -> StoredResponse:
+        endpoint = WebhookEndpointOut.model_validate_json(stored.body)
+        secret = await webhooks.secret_in(session, principal, endpoint.id)
+        created = WebhookEndpointCreated(**endpoint.model_dump(), secret=secret)
+        return replace(stored, body=created.model_dump_json().encode())
+
+    return await idempotency.run(principal, idempotent_request, work, still_exists, restore)
 
 
 @router.get("", response_model=WebhookEndpointList)

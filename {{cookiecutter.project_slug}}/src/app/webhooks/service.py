@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.db.session import Database
-from app.errors import NotFoundError, UnprocessableError
+from app.http.errors import NotFoundError, UnprocessableError
 from app.outbound.destinations import (
     DestinationGuard,
     ForbiddenDestinationError,
@@ -25,7 +25,7 @@ from app.webhooks.schemas import (
     WebhookEndpointList,
     WebhookEndpointOut,
 )
-from app.webhooks.sealing import seal, sealing_key
+from app.webhooks.sealing import seal, sealing_key, unseal
 from app.webhooks.signing import generate_secret
 
 NOT_FOUND = "No webhook endpoint with this id exists."
@@ -82,6 +82,15 @@ class WebhooksService:
     ) -> bool:
         """Whether the endpoint exists, in the caller's transaction (a replayed create asks)."""
         return await repository.get(session, principal.tenant_id, endpoint_id) is not None
+
+    async def secret_in(
+        self, session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
+    ) -> str:
+        """The endpoint's secret, unsealed, in the caller's transaction (a replayed create)."""
+        endpoint = await repository.get(session, principal.tenant_id, endpoint_id)
+        if endpoint is None:
+            raise NotFoundError(NOT_FOUND)
+        return unseal(self.sealing_key, principal.tenant_id, endpoint.secret)
 
     async def list(self, principal: Principal) -> WebhookEndpointList:
         async def work(session: AsyncSession) -> WebhookEndpointList:

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 from app.outbound.destinations import DestinationGuard, ForbiddenDestinationError
 from app.settings import get_settings
 from app.webhooks import repository

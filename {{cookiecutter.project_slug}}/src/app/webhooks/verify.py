@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.errors import DomainError, ServiceUnavailableError
+from app.http.errors import DomainError, ServiceUnavailableError
 from app.webhooks.signing import VERSION, secret_key, signature
 
 DEFAULT_TOLERANCE_SECONDS = 300

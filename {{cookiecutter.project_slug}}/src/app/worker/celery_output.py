@@ -1,7 +1,7 @@
 """Celery's own output as log lines: with LOG_FORMAT=json the worker writes nothing but JSON.
 
-`app.logging` routes the standard library's loggers, Celery's included. Celery writes outside them
-in four places, each handled here:
+`app.observability.logging` routes the standard library's loggers, Celery's included. Celery
+writes outside them in four places, each handled here:
 - the start-up banner, printed to stdout: the worker runs with `--quiet` and logs `worker_started`;
 - warnings issued before Celery sets up logging (the superuser warning): captured into logging;
 - the notices of its signal handlers ("worker: Warm shutdown"), written with `os.write` by
@@ -25,7 +25,7 @@ import structlog
 from celery.signals import celeryd_after_setup, setup_logging
 from celery.utils.log import get_multiprocessing_logger
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 
 log = get_logger("app.worker")
 NOTICE_LOGGER = "celery.apps.worker"

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.logging import redact
+from app.observability.logging import redact
 from app.worker.models import DeadLetter
 
 MAX_TEXT = 10_000

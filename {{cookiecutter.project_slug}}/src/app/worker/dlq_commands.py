@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from app.command_exits import report_config_error, say
+from app.commands.exits import report_config_error, say
 from app.settings import ConfigError, load_settings
 
 EXIT_NOT_FOUND = 1

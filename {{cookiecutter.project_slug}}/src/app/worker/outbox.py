@@ -28,8 +28,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
-from app.logging import get_logger
-from app.metrics import OUTBOX_RELAYED
+from app.observability.logging import get_logger
+from app.observability.metrics import OUTBOX_RELAYED
 from app.settings import get_settings
 from app.worker.context import CORRELATION_HEADER, TENANT_HEADER, context_headers
 

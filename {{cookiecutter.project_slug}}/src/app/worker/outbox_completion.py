@@ -18,7 +18,7 @@ from celery import Task, states
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 from app.worker.outbox import OUTBOX_HEADER
 from app.worker.runtime import run_async, worker_database
 

@@ -12,7 +12,7 @@ from celery import Task, shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.logging import get_logger
+from app.observability.logging import get_logger
 from app.settings import get_settings
 from app.worker import dead_letter
 from app.worker.context import CORRELATION_HEADER, task_tenant

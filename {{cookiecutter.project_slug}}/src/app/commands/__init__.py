@@ -1,0 +1,1 @@
+"""What the console script's commands share: one-line failures with exit codes."""

@@ -1,0 +1,1 @@
+"""What settings are built from: the shared base, the value checks and the secret screen."""

@@ -1,0 +1,1 @@
+"""Development only: embedded PostgreSQL, Redis and clamd for `dev` and the tests."""

@@ -1,0 +1,1 @@
+"""Observability: structured logs, traces and metrics, and how noise is kept down."""
