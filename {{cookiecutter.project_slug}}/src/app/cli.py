@@ -61,9 +61,8 @@ def _run_server(host: str, port: int, workers: int = 1) -> int:
         return EXIT_CONFIG
     if workers > 1:
         _share_metrics_between_processes("api-metrics-")
-    from app.observability.metrics import (
-        serve_metrics_apart,  # after the multi-process directory is set
-    )
+    # After the multi-process directory is set.
+    from app.observability.metrics import serve_metrics_apart
 
     try:
         serve_metrics_apart(settings, host, port)

@@ -33,6 +33,19 @@ def _register(client: TestClient, tenant: NewTenant, url: str) -> dict[str, obje
     return dict(response.json())
 
 
+async def _read_as_tenant(service_urls: ServiceUrls, tenant: NewTenant, query: str) -> object:
+    """One value read by the runtime role under `tenant`, as the app reads it."""
+    engine = create_async_engine(service_urls.runtime_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant.tenant_id)}
+            )
+            return await conn.scalar(text(query))
+    finally:
+        await engine.dispose()
+
+
 def test_the_secret_is_shown_once_and_never_listed(
     client: TestClient, new_tenant: Callable[[], NewTenant]
 ) -> None:
@@ -59,15 +72,8 @@ async def test_the_secret_is_stored_sealed_and_bound_to_its_tenant(
     only for its own tenant."""
     tenant = new_tenant()
     created = _register(client, tenant, f"{PUBLIC}/sealed")
-    engine = create_async_engine(service_urls.runtime_database_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant.tenant_id)}
-            )
-            stored = str(await conn.scalar(text("SELECT secret FROM webhook_endpoints")))
-    finally:
-        await engine.dispose()
+    query = "SELECT secret FROM webhook_endpoints"
+    stored = str(await _read_as_tenant(service_urls, tenant, query))
     assert stored.startswith("v1.")
     assert str(created["secret"]) not in stored
     key = sealing_key(settings.secret_key.get_secret_value())
@@ -87,15 +93,8 @@ async def test_the_idempotency_record_keeps_no_secret(
     headers = fresh_key(tenant)
     first = client.post(PATH, json={"url": f"{PUBLIC}/kept"}, headers=headers)
     assert first.status_code == 201, first.text
-    engine = create_async_engine(service_urls.runtime_database_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant.tenant_id)}
-            )
-            kept = bytes(await conn.scalar(text("SELECT body FROM idempotency_keys")))
-    finally:
-        await engine.dispose()
+    kept = await _read_as_tenant(service_urls, tenant, "SELECT body FROM idempotency_keys")
+    assert isinstance(kept, bytes)
     assert first.json()["id"] in kept.decode()  # the record is this create's
     assert first.json()["secret"].encode() not in kept
     assert first.json()["secret"].removeprefix("whsec_").encode() not in kept

@@ -7,9 +7,9 @@ the work's writes commit together or not at all, so a crash never leaves a side 
 record, and a failed request leaves no key behind: its retry simply runs again.
 
 A replayed creation must not hand out a resource that no longer exists: a route passes
-`still_exists`, asked in the replay's transaction, and a resource deleted since gets a 409. An
-answer holding a secret (a webhook endpoint's) is kept without it (`kept_body`), and the route's
-`restore` puts it back on replay from where it is kept sealed.
+`revive`, asked in the replay's transaction, and a resource deleted since gets a 409. An answer
+holding a secret (a webhook endpoint's) is kept without it (`kept_body`), and the route's `revive`
+puts it back from where it is kept sealed.
 """
 
 from __future__ import annotations
@@ -73,11 +73,10 @@ class StoredResponse:
         return Response(self.body, status_code=self.status_code, headers=headers)
 
 
-# Whether the resource a stored creation answer names still exists (asked in the replay's
-# transaction, so under the tenant's row-level security like the work itself).
-StillExists = Callable[[AsyncSession, "StoredResponse"], Awaitable[bool]]
-# The whole answer again from a record that kept less (`kept_body`), in the replay's transaction.
-Restore = Callable[[AsyncSession, "StoredResponse"], Awaitable["StoredResponse"]]
+# A stored creation answer as it is to be replayed (whole again, if the record kept less), or
+# None when the resource it names has been deleted since. Asked in the replay's transaction, so
+# under the tenant's row-level security like the work itself.
+Revive = Callable[[AsyncSession, "StoredResponse"], Awaitable["StoredResponse | None"]]
 
 
 async def _lock(session: AsyncSession, principal: Principal, key: str) -> bool:
@@ -127,8 +126,7 @@ async def _replay(
     session: AsyncSession,
     previous: IdempotencyRecord,
     request: IdempotentRequest,
-    still_exists: StillExists | None,
-    restore: Restore | None,
+    revive: Revive | None,
 ) -> StoredResponse:
     """The stored response for a retry of the same request, if what it created is still there."""
     if previous.fingerprint != request.fingerprint:
@@ -138,12 +136,15 @@ async def _replay(
     stored = StoredResponse(
         previous.status_code, previous.body, dict(previous.headers), replayed=True
     )
-    if still_exists is not None and not await still_exists(session, stored):
+    if revive is None:
+        return stored
+    revived = await revive(session, stored)
+    if revived is None:
         raise IdempotentResourceDeletedError(
             "The request with this key created a resource that has been deleted since; "
             "use a new key to create another."
         )
-    return stored if restore is None else await restore(session, stored)
+    return revived
 
 
 async def run_once(
@@ -152,8 +153,7 @@ async def run_once(
     request: IdempotentRequest,
     retention: timedelta,
     work: Callable[[AsyncSession], Awaitable[StoredResponse]],
-    still_exists: StillExists | None = None,
-    restore: Restore | None = None,
+    revive: Revive | None = None,
 ) -> StoredResponse:
     """`work`'s response, or the stored response of an earlier run with the same key."""
 
@@ -162,7 +162,7 @@ async def run_once(
             raise IdempotencyInFlightError("Retry after the first request has finished.")
         previous = await _completed(session, principal, request.key, retention)
         if previous is not None:
-            return await _replay(session, previous, request, still_exists, restore)
+            return await _replay(session, previous, request, revive)
         result = await work(session)
         await _record(session, principal, request, result)
         return result
@@ -209,15 +209,11 @@ class Idempotency:
         principal: Principal,
         request: IdempotentRequest,
         work: Callable[[AsyncSession], Awaitable[StoredResponse]],
-        still_exists: StillExists | None = None,
-        restore: Restore | None = None,
+        revive: Revive | None = None,
     ) -> Response:
-        """`still_exists`: for a route that creates a resource, whether the one a replayed
-        answer names is still there (else 409 `idempotency-key-resource-deleted`). `restore`:
-        the whole answer from a record that kept less (`kept_body`)."""
-        result = await run_once(
-            self.database, principal, request, self.retention, work, still_exists, restore
-        )
+        """`revive`: for a route that creates a resource, the replayed answer if the resource it
+        names is still there, else None (409 `idempotency-key-resource-deleted`)."""
+        result = await run_once(self.database, principal, request, self.retention, work, revive)
         return result.to_response()
 
 

@@ -91,10 +91,10 @@ async def create_note(
         }
         return json_response(status.HTTP_201_CREATED, note.model_dump_json().encode(), headers)
 
-    async def still_exists(session: AsyncSession, stored: StoredResponse) -> bool:
-        return await notes.exists_in(session, principal, created_id(stored))
+    async def revive(session: AsyncSession, stored: StoredResponse) -> StoredResponse | None:
+        return stored if await notes.exists_in(session, principal, created_id(stored)) else None
 
-    response = await idempotency.run(principal, idempotent_request, work, still_exists)
+    response = await idempotency.run(principal, idempotent_request, work, revive)
     notes.after_commit()
     if response.status_code == status.HTTP_201_CREATED:
         await notes.notes_changed(principal.tenant_id)

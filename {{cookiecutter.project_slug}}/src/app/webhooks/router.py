@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import CurrentPrincipal
 from app.http.api_contract import operation_link, retry_link
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
-from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
+from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
 from app.webhooks.schemas import (
     WebhookEndpointCreate,
     WebhookEndpointCreated,
@@ -65,16 +65,15 @@ async def create_webhook_endpoint(
         kept = created.model_dump_json(exclude={"secret"}).encode()
         return json_response(status.HTTP_201_CREATED, answer, NO_STORE, kept_body=kept)
 
-    async def still_exists(session: AsyncSession, stored: StoredResponse) -> bool:
-        return await webhooks.exists_in(session, principal, created_id(stored))
-
-    async def restore(session: AsyncSession, stored: StoredResponse) -> StoredResponse:
+    async def revive(session: AsyncSession, stored: StoredResponse) -> StoredResponse | None:
         endpoint = WebhookEndpointOut.model_validate_json(stored.body)
         secret = await webhooks.secret_in(session, principal, endpoint.id)
+        if secret is None:
+            return None
         created = WebhookEndpointCreated(**endpoint.model_dump(), secret=secret)
         return replace(stored, body=created.model_dump_json().encode())
 
-    return await idempotency.run(principal, idempotent_request, work, still_exists, restore)
+    return await idempotency.run(principal, idempotent_request, work, revive)
 
 
 @router.get("", response_model=WebhookEndpointList)

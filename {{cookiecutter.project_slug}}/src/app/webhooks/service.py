@@ -77,19 +77,14 @@ class WebhooksService:
             secret=secret,
         )
 
-    async def exists_in(
-        self, session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
-    ) -> bool:
-        """Whether the endpoint exists, in the caller's transaction (a replayed create asks)."""
-        return await repository.get(session, principal.tenant_id, endpoint_id) is not None
-
     async def secret_in(
         self, session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
-    ) -> str:
-        """The endpoint's secret, unsealed, in the caller's transaction (a replayed create)."""
+    ) -> str | None:
+        """The endpoint's secret, unsealed, in the caller's transaction (a replayed create); None
+        once the endpoint is deleted."""
         endpoint = await repository.get(session, principal.tenant_id, endpoint_id)
         if endpoint is None:
-            raise NotFoundError(NOT_FOUND)
+            return None
         return unseal(self.sealing_key, principal.tenant_id, endpoint.secret)
 
     async def list(self, principal: Principal) -> WebhookEndpointList:
