@@ -12,23 +12,28 @@ transactions and statements the service runs:
   then the read's transaction;
 - `POST /notes`: one transaction with the idempotent POST's statements: tenant, advisory lock on
   the key, lookup of a completed record, the insert, its outbox task, the tenant's active webhook
-  endpoints, and the idempotency record with the response body.
+  endpoints, and the idempotency record with the response body. After the commit, what the
+  service does after its commit: the notes-stats cache entry deleted in Redis, and the outbox
+  relay woken, which publishes the row to the broker (the service's own `OutboxRelay`: the
+  rule's mechanism, shared as `verify_api_key` is).
 
 What it skips, and the service pays for: every middleware (correlation id, access log and RED
 metrics, security headers, rate limiting and its Redis round trip, the error middleware,
 tracing), dependency injection, validation of the input and of the response, ETags, problem
-details, transaction retries, and the notes-stats cache invalidation after a create.
+details and transaction retries.
 
-    python bench/bare_app.py --port 8101    # DATABASE_URL: the runtime role's URL
+    python bench/bare_app.py --port 8101    # the service's environment (DATABASE_URL, REDIS_URL)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
-import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -38,8 +43,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.auth.api_keys import parse_key
+from app.cache.connections import create_redis
 from app.db.engine import create_engine
+from app.db.session import Database
 from app.db.tenancy import TENANT_SETTING
+from app.notes.service import STATS_KEY
+from app.settings import Settings, get_settings
+from app.worker.celery_app import create_celery
+from app.worker.outbox import OutboxRelay, celery_publisher
 
 COLUMNS = (
     "id, tenant_id, title, body, format, version, created_at, updated_at, deleted_at, word_count"
@@ -150,8 +161,19 @@ async def _create(
     return body
 
 
-def create_bare_app(engine: AsyncEngine) -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+def create_bare_app(engine: AsyncEngine, settings: Settings) -> FastAPI:
+    assert settings.redis_url is not None  # noqa: S101 - the benchmark's environment sets it
+    redis = create_redis(settings.redis_url.get_secret_value())
+    relay = OutboxRelay(Database(engine), celery_publisher(create_celery(settings)))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        relaying = asyncio.create_task(relay.run_forever())
+        yield
+        relaying.cancel()
+        await redis.aclose()
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     keys = Keys(engine)
 
     @app.get("/hello")
@@ -175,6 +197,8 @@ def create_bare_app(engine: AsyncEngine) -> FastAPI:
             return Response(status_code=401)
         async with engine.begin() as conn:
             body = await _create(conn, caller[0], str(caller[1]), request)
+        relay.wake.set()
+        await redis.delete(f"{settings.key_prefix}{caller[0]}:{STATS_KEY}")
         return Response(body, status_code=201, media_type="application/json")
 
     return app
@@ -184,9 +208,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="bare FastAPI baseline for make bench")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    engine = create_engine(os.environ["DATABASE_URL"])
+    settings = get_settings()
+    assert settings.database_url is not None  # noqa: S101 - the benchmark's environment sets it
+    engine = create_engine(settings.database_url.get_secret_value())
     uvicorn.run(
-        create_bare_app(engine),
+        create_bare_app(engine, settings),
         host="127.0.0.1",
         port=args.port,
         workers=1,

@@ -245,7 +245,7 @@ def _start_servers(stack: ExitStack, svc: Services, otlp_endpoint: str) -> dict[
         "plain": service_env(svc, otlp_endpoint),
         "nocache": service_env(svc, otlp_endpoint, key_cache=False),
         "traced": service_env(svc, otlp_endpoint, traced=True),
-        "bare": {**os.environ, "DATABASE_URL": svc.runtime_url},
+        "bare": service_env(svc, otlp_endpoint),
     }
     return {
         name: stack.enter_context(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 TENANT_SETTING = "app.tenant_id"
 # The expression every tenant policy compares `tenant_id` with (see migration_ops.py).
@@ -22,6 +22,6 @@ CURRENT_TENANT_SQL = f"NULLIF(current_setting('{TENANT_SETTING}', true), '')::uu
 _SET_TENANT = text("SELECT set_config(:name, :tenant, true)")
 
 
-async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Scope the session's current transaction to `tenant_id`."""
+async def set_tenant(session: AsyncSession | AsyncConnection, tenant_id: uuid.UUID) -> None:
+    """Scope the session's (or connection's) current transaction to `tenant_id`."""
     await session.execute(_SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant_id)})

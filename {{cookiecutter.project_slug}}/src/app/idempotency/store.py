@@ -19,10 +19,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import func, select, text
+from sqlalchemy import Interval, Table, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -79,25 +79,44 @@ class StoredResponse:
 Revive = Callable[[AsyncSession, "StoredResponse"], Awaitable["StoredResponse | None"]]
 
 
+# Statements of every idempotent POST, built once with bind parameters: built per request, they
+# cost their construction and cache key each time (docs/performance.md).
+_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
+_COMPLETED = select(IdempotencyRecord).where(
+    IdempotencyRecord.tenant_id == bindparam("tenant_id"),
+    IdempotencyRecord.principal == bindparam("principal"),
+    IdempotencyRecord.key == bindparam("key"),
+    IdempotencyRecord.created_at > func.now() - bindparam("retention", type_=Interval()),
+)
+_RECORD_COLUMNS = ("tenant_id", "principal", "key", "fingerprint", "status_code", "headers", "body")
+# On the table, not the class: the ORM's insert path would build an instance nobody reads.
+_NEW_RECORD = insert(cast("Table", IdempotencyRecord.__table__))
+# Only an expired record (outside the retention window, not yet purged) can be there already.
+_RECORD = _NEW_RECORD.on_conflict_do_update(
+    index_elements=["tenant_id", "principal", "key"],
+    set_={
+        **{name: _NEW_RECORD.excluded[name] for name in _RECORD_COLUMNS},
+        "created_at": func.now(),
+    },
+)
+
+
 async def _lock(session: AsyncSession, principal: Principal, key: str) -> bool:
     lock_name = f"{principal.tenant_id}:{principal.subject}:{key}"
-    acquired: bool = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": lock_name}
-    )
+    acquired: bool = await session.scalar(_LOCK, {"name": lock_name})
     return acquired
 
 
 async def _completed(
     session: AsyncSession, principal: Principal, key: str, retention: timedelta
 ) -> IdempotencyRecord | None:
-    record: IdempotencyRecord | None = await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.tenant_id == principal.tenant_id,
-            IdempotencyRecord.principal == principal.subject,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.created_at > func.now() - retention,
-        )
-    )
+    values = {
+        "tenant_id": principal.tenant_id,
+        "principal": principal.subject,
+        "key": key,
+        "retention": retention,
+    }
+    record: IdempotencyRecord | None = await session.scalar(_COMPLETED, values)
     return record
 
 
@@ -113,13 +132,7 @@ async def _record(
         "headers": {k: v for k, v in result.headers.items() if k.lower() in STORED_HEADERS},
         "body": result.body if result.kept_body is None else result.kept_body,
     }
-    statement = insert(IdempotencyRecord).values(**values)
-    # Only an expired record (outside the retention window, not yet purged) can be here.
-    statement = statement.on_conflict_do_update(
-        index_elements=["tenant_id", "principal", "key"],
-        set_={**{k: statement.excluded[k] for k in values}, "created_at": func.now()},
-    )
-    await session.execute(statement)
+    await session.execute(_RECORD, values)
 
 
 async def _replay(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     func,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import insert as insert_statement
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.notes.models import Note
 from app.notes.schemas import NoteListQuery, NoteOut
@@ -37,28 +38,32 @@ _GET = select(Note).where(
 )
 # A read that changes nothing needs no ORM object: the columns the API shows, as a row that
 # `NoteOut` validates straight from (no identity map, no instance state, no unit of work).
-_NOTES = Note.__table__.c
-_READ = select(
+_TABLE = cast("Table", Note.__table__)
+_NOTES = _TABLE.c
+_SHOWN = (
     *(_NOTES[name] for name in ("id", "title", "body", "format", "version", "word_count")),
     _NOTES.created_at,
     _NOTES.updated_at,
-).where(
+)
+_READ = select(*_SHOWN).where(
     _NOTES.id == bindparam("note_id"),
     _NOTES.tenant_id == bindparam("tenant_id"),
     _NOTES.deleted_at.is_(None),
 )
-# One round trip: the server-side defaults (id, version, timestamps) come back by RETURNING,
-# where add() + flush() + refresh() took two.
-_INSERT = insert_statement(Note).returning(Note)
+# A create needs none either: one round trip, the server-side defaults (id, version,
+# timestamps) come back by RETURNING. On the table, not the class: an insert of the mapped
+# class runs the ORM's bulk-insert path, which builds an instance nobody uses.
+_INSERT = insert_statement(_TABLE).returning(*_SHOWN)
+Executor = AsyncSession | AsyncConnection
 
 
 async def insert(
     session: AsyncSession, tenant_id: uuid.UUID, title: str, body: str, note_format: str = "text"
-) -> Note:
+) -> NoteOut:
     """`body` as stored: an HTML body must already be sanitized (`app.notes.html_policy`)."""
     values = {"tenant_id": tenant_id, "title": title, "body": body, "format": note_format}
-    note: Note = (await session.scalars(_INSERT, [values])).one()
-    return note
+    row = (await session.execute(_INSERT, values)).one()
+    return NoteOut.model_validate(row, from_attributes=True)
 
 
 async def get(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -> Note | None:
@@ -66,8 +71,9 @@ async def get(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -
     return note
 
 
-async def read(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -> NoteOut | None:
-    """The note as the API shows it, for reading only (`get` returns the ORM object, to change)."""
+async def read(session: Executor, tenant_id: uuid.UUID, note_id: uuid.UUID) -> NoteOut | None:
+    """The note as the API shows it, for reading only (`get` returns the ORM object, to change).
+    On a connection (`Database.read`) or in a session's transaction."""
     row = (await session.execute(_READ, {"note_id": note_id, "tenant_id": tenant_id})).first()
     return NoteOut.model_validate(row, from_attributes=True) if row is not None else None
 

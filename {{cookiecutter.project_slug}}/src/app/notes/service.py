@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.principal import Principal
 from app.cache.tenant_cache import CachePolicy, TenantCache
@@ -75,9 +75,10 @@ class NotesService:
         """Create a note inside the caller's transaction (the idempotent POST owns it), and
         queue its word count in the same transaction."""
         body = stored_body(data.body, data.format)
-        note = await repository.insert(session, principal.tenant_id, data.title, body, data.format)
-        created = NoteOut.model_validate(note)
-        await enqueue(session, principal.tenant_id, COUNT_WORDS, str(note.id))
+        created = await repository.insert(
+            session, principal.tenant_id, data.title, body, data.format
+        )
+        await enqueue(session, principal.tenant_id, COUNT_WORDS, str(created.id))
         await queue_event(
             session, principal.tenant_id, "note.created", created.model_dump(mode="json")
         )
@@ -90,10 +91,10 @@ class NotesService:
         return await repository.read(session, principal.tenant_id, note_id) is not None
 
     async def get(self, principal: Principal, note_id: uuid.UUID) -> NoteOut:
-        async def work(session: AsyncSession) -> NoteOut | None:
-            return await repository.read(session, principal.tenant_id, note_id)
+        async def work(connection: AsyncConnection) -> NoteOut | None:
+            return await repository.read(connection, principal.tenant_id, note_id)
 
-        note = await self.database.run(work, principal.tenant_id)
+        note = await self.database.read(work, principal.tenant_id)
         if note is None:
             raise NotFoundError(NOT_FOUND)
         return note
