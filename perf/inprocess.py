@@ -1,12 +1,15 @@
 """CPU per request of the read and the idempotent POST, service against bare app, in-process.
 
-    cd <baked project> && PYTHONPATH=src:bench .venv/bin/python <template>/perf/inprocess.py [read|post ...]
+    cd <baked project>
+    PYTHONPATH=src:bench .venv/bin/python <template>/perf/inprocess.py [read|post|hello ...] >log
 
 No HTTP server: each request is one direct ASGI call, sequential, against real PostgreSQL and
 Redis (configured or embedded, as `make bench`). The CPU time per request (`time.process_time`)
 of the service minus the bare app's is what the stack costs on that request, without the noise
 of wrk and scheduling; `INPROCESS_PROFILE=<file.prof>` also writes a cProfile of the service's
-run (read it with `python -m pstats`). The service logs to stdout: redirect it. `INPROCESS_REQUESTS` (2000) sets the count.
+run (read it with `python -m pstats`). `INPROCESS_REQUESTS` (2000) sets the count;
+`INPROCESS_NO_RELAY=1` leaves the service's outbox relay out. The figures go to stderr, the
+service's log lines to stdout.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from http_stack import NOTE_BODY, service_env  # the project's bench/
@@ -81,32 +84,26 @@ async def _compare(pairs: dict[str, tuple[ASGIApp, Make, ASGIApp, Make]]) -> Non
         await _timed(bare, bare_make, 200)
         rounds = []
         for _ in range(5):
-            rounds.append((await _timed(service, service_make, REQUESTS // 5),
-                           await _timed(bare, bare_make, REQUESTS // 5)))
+            rounds.append(
+                (
+                    await _timed(service, service_make, REQUESTS // 5),
+                    await _timed(bare, bare_make, REQUESTS // 5),
+                )
+            )
         s = statistics.median(r[0] for r in rounds) * 1e6
         b = statistics.median(r[1] for r in rounds) * 1e6
-        print(f"{name}: service {s:7.1f} us/req  bare {b:7.1f} us/req  "
-              f"ratio {b / s:.2f}  stack +{s - b:.1f} us", file=sys.stderr, flush=True)
+        print(
+            f"{name}: service {s:7.1f} us/req  bare {b:7.1f} us/req  "
+            f"ratio {b / s:.2f}  stack +{s - b:.1f} us",
+            file=sys.stderr,
+            flush=True,
+        )
         if profile:
             profiler = cProfile.Profile()
             profiler.enable()
             await _timed(service, service_make, REQUESTS // 2)
             profiler.disable()
             profiler.dump_stats(f"{profile}.{name}")
-
-
-def _core_read() -> None:
-    from app.db.tenancy import _SET_TENANT, TENANT_SETTING
-    from app.notes import repository, service
-    from app.notes.schemas import NoteOut
-
-    async def get(self: Any, principal: Any, note_id: uuid.UUID) -> Any:
-        async with self.database.engine.begin() as conn:
-            await conn.execute(_SET_TENANT, {"name": TENANT_SETTING, "tenant": str(principal.tenant_id)})
-            row = (await conn.execute(repository._READ, {"note_id": note_id, "tenant_id": principal.tenant_id})).first()
-        return NoteOut.model_validate(row, from_attributes=True)
-
-    service.NotesService.get = get
 
 
 async def _main(env: dict[str, str], which: list[str]) -> None:
@@ -116,14 +113,12 @@ async def _main(env: dict[str, str], which: list[str]) -> None:
     from service_app import create_bench_app
 
     if os.environ.get("INPROCESS_NO_RELAY"):  # ablation: what the in-process relay costs
-        import app.main
+        import app.main as service_main
 
         def no_relay(app: Any, settings: Any) -> None:
             app.state.outbox_relay = None
 
-        app.main._start_outbox_relay = no_relay
-    if os.environ.get("INPROCESS_CORE_READ"):  # ablation: the read on a Core connection
-        _core_read()
+        service_main._start_outbox_relay = no_relay  # type: ignore[assignment]
     service = create_bench_app()
     from app.settings import get_settings
 
