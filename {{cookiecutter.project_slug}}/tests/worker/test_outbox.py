@@ -26,7 +26,7 @@ from app.tenants.service import NewTenant
 from app.worker import operations
 from app.worker.celery_app import create_celery
 from app.worker.context import publishing_tenant
-from app.worker.outbox import OutboxMessage, celery_publisher, enqueue, relay_batch
+from app.worker.outbox import OutboxMessage, OutboxRelay, celery_publisher, enqueue, relay_batch
 from app.worker.tasks import DRILL_TASK
 from tests.notes.test_notes_api import auth, fresh_key
 from tests.processes import free_port
@@ -161,6 +161,30 @@ async def test_two_relays_at_once_publish_each_row_once(
     await asyncio.gather(drain(), drain())
     ours = [message_id for message_id in published if message_id in set(ids)]
     assert sorted(ours) == sorted(ids)
+
+
+async def test_one_wake_drains_a_backlog_larger_than_a_batch(
+    database: Database, new_tenant: Callable[[], NewTenant]
+) -> None:
+    """A full batch means more may be due: the relay claims again at once, not at its next tick."""
+    tenant = new_tenant()
+    ids = {await _enqueue(database, tenant, str(uuid.uuid4())) for _ in range(7)}
+    published: set[uuid.UUID] = set()
+    all_published = threading.Event()
+
+    def record(message: OutboxMessage) -> None:  # runs in the relay's publishing thread
+        published.add(message.id)
+        if ids <= published:
+            all_published.set()
+
+    relay = OutboxRelay(database, record, interval=60, batch=3)
+    relaying = asyncio.create_task(relay.run_forever())
+    try:
+        relay.wake.set()
+        await asyncio.to_thread(all_published.wait, 10)
+    finally:
+        relaying.cancel()
+    assert ids <= published
 
 
 def test_the_task_carries_the_request_id_and_tenant(

@@ -108,7 +108,6 @@ async def relay_batch(
             # kombu publishes over a blocking socket: keep it off the event loop, with one
             # thread hand-off for the batch rather than one per message.
             await asyncio.to_thread(_publish_all, publish, messages)
-        if messages:
             await session.execute(
                 text("SELECT outbox_mark_published(:ids)"), {"ids": [m.id for m in messages]}
             )
