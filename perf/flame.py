@@ -61,8 +61,8 @@ def main() -> None:
         cli(env, "migrate")
         tenant = json.loads(cli(env, "create-tenant", "flame"))
         service = stack.enter_context(server("service_app.py", env, logs / "flame-service.log"))
-        bare_env = {**os.environ, "DATABASE_URL": svc.runtime_url}
-        bare = stack.enter_context(server("bare_app.py", bare_env, logs / "flame-bare.log"))
+        # The bare app runs in the service's environment, as in `make bench` (its after-commit I/O).
+        bare = stack.enter_context(server("bare_app.py", env, logs / "flame-bare.log"))
         print(_separate_cpus([service, bare], pin=os.environ.get("BENCH_PIN", "1") != "0"))
         note = create_notes(service.port, tenant["api_key"], 20)[0]
         auth = (("Authorization", f"Bearer {tenant['api_key']}"),)

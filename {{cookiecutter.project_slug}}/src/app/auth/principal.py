@@ -174,8 +174,13 @@ def _bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-async def authenticate(request: Request, database: DatabaseDep) -> Principal:
-    """Resolve the bearer API key (or, without one, the session cookie) to its tenant, or 401."""
+async def authenticate(request: Request) -> Principal:
+    """Resolve the bearer API key (or, without one, the session cookie) to its tenant, or 401.
+
+    The database comes from the app's state, not from a `DatabaseDep` sub-dependency: this runs
+    on every authenticated request, and each dependency level costs FastAPI a resolution pass.
+    """
+    database: Database = request.app.state.database
     header = request.headers.get("authorization")
     if header is None:
         access = request.cookies.get(ACCESS_COOKIE)
