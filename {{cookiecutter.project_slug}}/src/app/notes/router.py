@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
+from fastapi import FastAPI, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import CurrentPrincipal
@@ -13,6 +13,7 @@ from app.cache.tenant_cache import TenantCache
 from app.http.api_contract import operation_link, retry_link
 from app.http.etags import IF_MATCH_PATTERN, etag_for, matches_if_none_match
 from app.http.locations import location_for
+from app.http.routes import PrefixedRouter
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
 from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
@@ -21,7 +22,7 @@ from app.settings import Settings
 
 JSON_MEDIA_TYPE = "application/json"
 
-router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
+router = PrefixedRouter(prefix="/api/v1/notes", tags=["notes"])
 
 # A single note may be cached privately but must be revalidated (cheap: ETag → 304).
 REVALIDATE = "private, no-cache"
@@ -110,7 +111,7 @@ async def list_notes(
 
 
 # Its own path, outside /api/v1/notes/{note_id}: "stats" is not a note id, for any method.
-stats_router = APIRouter(prefix="/api/v1/stats", tags=["notes"])
+stats_router = PrefixedRouter(prefix="/api/v1/stats", tags=["notes"])
 
 
 @stats_router.get("/notes", response_model=NoteStats)

@@ -10,13 +10,14 @@ from email.utils import format_datetime
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
 from app.auth.principal import CurrentPrincipal
 from app.auth.route_principals import PUBLIC
 from app.http.locations import location_for
+from app.http.routes import PrefixedRouter
 from app.middleware.body_limit import CHUNKED, announced_body
 from app.settings import Settings
 from app.uploads import openapi
@@ -63,7 +64,7 @@ class TusRoute(APIRoute):
         return answer_with_tus_version
 
 
-router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"], route_class=TusRoute)
+router = PrefixedRouter(prefix="/api/v1/uploads", tags=["uploads"], route_class=TusRoute)
 # tus clients resume instead of retrying a POST with a key: a lost creation answer costs one
 # abandoned empty upload, which expires and is purged (docs/uploads.md, "Idempotency").
 TUS_IS_RESUMABLE = {
