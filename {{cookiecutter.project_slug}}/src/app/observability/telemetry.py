@@ -27,6 +27,10 @@ from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, Sampler, S
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 
+from app.observability.db_spans import (
+    drops_children_of_unsampled,
+    skip_statement_spans_under_unsampled_parents,
+)
 from app.settings import Settings
 
 PRODUCTION_SAMPLE_RATIO = 0.1
@@ -140,6 +144,8 @@ def _instrument(provider: TracerProvider) -> None:
     # installed.
     if not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
         SQLAlchemyInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    if drops_children_of_unsampled(provider.sampler):
+        skip_statement_spans_under_unsampled_parents()
 
 
 def _bounded(step: Callable[[], object]) -> None:
