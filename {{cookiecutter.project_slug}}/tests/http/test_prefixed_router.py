@@ -67,6 +67,20 @@ def test_paths_under_the_prefix_still_reach_their_routes_and_others_404() -> Non
     assert _get(app, "/elsewhere")[0] == 404
 
 
+def test_a_router_included_under_a_further_prefix_still_serves_its_routes() -> None:
+    """`include_router(router, prefix=...)` puts the router's own prefix after another one."""
+    router = PrefixedRouter(prefix="/things")
+
+    @router.get("/{item}")
+    async def thing(item: str) -> dict[str, str]:
+        return {"thing": item}
+
+    app = FastAPI()
+    app.include_router(router, prefix="/v2")
+    assert _get(app, "/v2/things/x") == (200, {"thing": "x"})
+    assert _get(app, "/v2/other/x")[0] == 404
+
+
 def unprefixed_routers(app: FastAPI) -> list[str]:
     """The prefix of each router the app includes that is a plain `APIRouter` with a prefix."""
     return [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from starlette._utils import get_route_path  # the path Starlette's own routes match (root_path off)
 from starlette.routing import Match, compile_path
 from starlette.types import Scope
 
@@ -19,15 +18,16 @@ class PrefixedRouter(APIRouter):
 
     FastAPI keeps each included router as one node of the app's route table and matches a request
     against every route of every router before the one that serves it, whatever their prefixes
-    (fastapi/fastapi#16159 proposes this check upstream). Every route of a router is under its
-    prefix, so a path that does not start with the prefix's literal part matches none of them:
-    each feature added in front of another then costs the other's requests one string test, not a
-    regular expression per route (pair 3c of docs/performance.md).
+    (fastapi/fastapi#16159 proposes a prefix check upstream). Every route of this router has the
+    literal part of its prefix in its path, after any prefix it is included under (and the
+    `root_path`), so a path without it matches none of them: each feature added in front of
+    another then costs the other's requests one substring test, not a regular expression per
+    route (pair 3c of docs/performance.md).
     """
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         literal = self.prefix.partition("{")[0]  # a prefix may hold path parameters
-        if literal and not get_route_path(scope).startswith(literal):
+        if literal and literal not in scope["path"]:
             return Match.NONE, {}
         return super().matches(scope)
 
