@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -62,7 +63,12 @@ def start_app(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_port(port: int, process: subprocess.Popen[str], seconds: float = 20.0) -> bool:
+def wait_for_port(port: int, process: subprocess.Popen[str], seconds: float = 60.0) -> bool:
+    """Whether `process` listens on `port` before it exits or `seconds` pass.
+
+    Generous by default: uvicorn listens only once a worker has imported the app and run its
+    lifespan, which on a loaded two-CPU CI machine has taken over 20 s.
+    """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -71,3 +77,15 @@ def wait_for_port(port: int, process: subprocess.Popen[str], seconds: float = 20
             return True
         time.sleep(0.05)
     return False
+
+
+def failed_start(process: subprocess.Popen[str]) -> str:
+    """What a process that never listened printed. It is stopped first: reading the pipes of a
+    live process (or of its workers) would wait for ever."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+    return out + err

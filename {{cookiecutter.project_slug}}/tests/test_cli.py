@@ -16,7 +16,15 @@ from fastapi.testclient import TestClient
 
 from app.dev.services import ServiceUrls, drop_database, prepare_database
 from app.tenants.admin import create_tenant_now
-from tests.processes import env_for, free_port, port_is_open, service_env, start_app, wait_for_port
+from tests.processes import (
+    env_for,
+    failed_start,
+    free_port,
+    port_is_open,
+    service_env,
+    start_app,
+    wait_for_port,
+)
 
 SECRET = "s3cr3t-in-the-url"
 
@@ -78,7 +86,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(service_urls: ServiceUrls) -
     env = env_for(service_urls)
     process = start_app(["serve", "--port", str(port)], env)
     try:
-        assert wait_for_port(port, process), process.communicate(timeout=5)
+        assert wait_for_port(port, process), failed_start(process)
         response = httpx2.get(f"http://127.0.0.1:{port}/health/ready", timeout=5)
         assert response.status_code == 200
         assert "server" not in response.headers
@@ -106,7 +114,7 @@ def test_dev_on_configured_services_stops_with_0_on_sigterm(service_urls: Servic
     port = free_port()
     process = start_app(["dev", "--port", str(port)], env_for(service_urls))
     try:
-        assert wait_for_port(port, process), process.communicate(timeout=5)
+        assert wait_for_port(port, process), failed_start(process)
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=20)

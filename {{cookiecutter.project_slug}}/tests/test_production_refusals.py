@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.runtime_role import runtime_role_problems
 from app.dev.services import OWNER_ROLE, ServiceUrls
-from tests.processes import free_port, port_is_open, service_env, start_app, wait_for_port
+from tests.processes import (
+    failed_start,
+    free_port,
+    port_is_open,
+    service_env,
+    start_app,
+    wait_for_port,
+)
 
 PASSWORD = "pw-s3cret-in-url"  # a marker that must never be printed
 SUPPORT_URL = "https://help.acme.test/"
@@ -145,7 +152,7 @@ def test_development_serves_as_a_privileged_role_with_one_warning_line(
     env = _env("development", privileged_urls["bypassrls"], service_urls, LOG_FORMAT="json")
     process = start_app(["serve", "--port", str(port)], env)
     try:
-        assert wait_for_port(port, process), process.communicate(timeout=5)
+        assert wait_for_port(port, process), failed_start(process)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)

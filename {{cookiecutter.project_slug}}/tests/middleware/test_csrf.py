@@ -30,7 +30,7 @@ from app.tenants.admin import as_owner
 from app.tenants.memberships import add_membership
 from app.tenants.service import NewTenant
 from tests.middleware.raw_http import Answer, exchange
-from tests.processes import env_for, free_port, start_app, wait_for_port
+from tests.processes import env_for, failed_start, free_port, start_app, wait_for_port
 
 PUBLIC = "https://api.example.test"
 FRONT_END = "https://app.example.test"
@@ -51,8 +51,7 @@ def port(service_urls: ServiceUrls) -> Iterator[int]:
     )
     process = start_app(["serve", "--port", str(port)], env)
     try:
-        # Generous: a loaded CI machine takes a while to import and migrate-check the app.
-        assert wait_for_port(port, process, seconds=60), process.communicate(timeout=5)
+        assert wait_for_port(port, process), failed_start(process)
         yield port
     finally:
         process.send_signal(signal.SIGTERM)

@@ -32,7 +32,7 @@ from tests.middleware.raw_http import (
     seconds_until_closed,
     send_until_answered,
 )
-from tests.processes import env_for, free_port, start_app, wait_for_port
+from tests.processes import env_for, failed_start, free_port, start_app, wait_for_port
 
 BODY_LIMIT = 64 * 1024
 HEADER_LIMIT = 8 * 1024
@@ -61,7 +61,7 @@ def server(service_urls: ServiceUrls) -> Iterator[tuple[int, int]]:
     )
     process = start_app(["serve", "--port", str(port)], env)
     try:
-        assert wait_for_port(port, process), process.communicate(timeout=5)
+        assert wait_for_port(port, process), failed_start(process)
         yield port, process.pid
     finally:
         process.send_signal(signal.SIGTERM)

@@ -20,7 +20,7 @@ from app.observability.metrics import metrics_port
 from app.settings import ConfigError, Settings, load_settings
 from app.tenants.service import NewTenant
 from tests.notes.test_notes_api import auth
-from tests.processes import env_for, free_port, start_app, wait_for_port
+from tests.processes import env_for, failed_start, free_port, start_app, wait_for_port
 
 SUPPORT_URL = "https://help.acme.test/"
 PRODUCTION = {
@@ -173,7 +173,7 @@ def test_production_serves_summed_metrics_on_metrics_port(service_urls: ServiceU
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = start_app(["serve", "--port", str(port), "--workers", "2"], env)
     try:
-        assert wait_for_port(port, process), process.communicate(timeout=5)
+        assert wait_for_port(port, process, seconds=90), failed_start(process)
         base = f"http://127.0.0.1:{port}"
         for _ in range(20):
             assert httpx2.get(f"{base}/health/live", timeout=5).status_code == 200

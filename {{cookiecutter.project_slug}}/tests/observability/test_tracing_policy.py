@@ -27,7 +27,7 @@ from app.dev.services import ServiceUrls
 from app.middleware.tracing import ServerSpanMiddleware
 from app.observability.telemetry import SHUTDOWN_FLUSH_SECONDS, span_exporter, tracing_sampler
 from app.settings import Settings
-from tests.processes import PROJECT_ROOT, env_for, free_port, start_app, wait_for_port
+from tests.processes import PROJECT_ROOT, env_for, failed_start, free_port, start_app, wait_for_port
 
 PRODUCTION = {
     "ENVIRONMENT": "production",
@@ -164,7 +164,7 @@ def test_shutdown_is_bounded_when_the_collector_is_missing(service_urls: Service
     )
     process = start_app(["serve", "--port", str(port)], env)
     try:
-        assert wait_for_port(port, process), process.communicate(timeout=5)
+        assert wait_for_port(port, process), failed_start(process)
         httpx2.get(f"http://127.0.0.1:{port}/api/v1/notes", timeout=5)
     finally:
         started = time.monotonic()
