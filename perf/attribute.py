@@ -12,6 +12,7 @@ function's count by the library function it called into; `TOPN` sets the list le
 "<outside>" is the event loop, the drivers' protocol callbacks and the outer middleware.
 `sys.setprofile` slows the requests by an order of magnitude: counts, not times.
 """
+
 import asyncio
 import json
 import os
@@ -26,30 +27,71 @@ from http_stack import NOTE_BODY, service_env
 from servers import cli, services
 
 DETAIL = set(os.environ.get("DETAIL", "").split(","))
-MARKERS = ("/src/app/", "/bench/bare_app.py", "starlette/middleware/exceptions.py", "fastapi/routing.py", "fastapi/dependencies/utils.py")
+TOPN = int(os.environ.get("TOPN", "45"))
+MARKERS = (
+    "/src/app/",
+    "/bench/bare_app.py",
+    "starlette/middleware/exceptions.py",
+    "fastapi/routing.py",
+    "fastapi/dependencies/utils.py",
+)
 
-def attributing(counter):
-    cache = {}
-    def prof(frame, event, arg):
-        if event != "call" and event != "c_call":
+
+def _label(code):
+    """`file:function:line` for a frame of marked code, "" for any other."""
+    name = code.co_filename
+    if not any(marker in name for marker in MARKERS):
+        return ""
+    short = name.split("/src/")[-1].split("/bench/")[-1].split("site-packages/")[-1]
+    return f"{short}:{code.co_name}:{code.co_firstlineno}"
+
+
+def attributing(counts, details):
+    labels = {}
+
+    def profile(frame, event, arg):
+        if event not in ("call", "c_call"):
             return
-        f = frame
         below = None
-        while f is not None:
-            code = f.f_code
-            hit = cache.get(code)
-            if hit is None:
-                fn = code.co_filename
-                hit = cache[code] = (f"{fn.split('/src/')[-1].split('/bench/')[-1].split('site-packages/')[-1]}:{code.co_name}:{code.co_firstlineno}" if any(m in fn for m in MARKERS) else "")
-            if hit:
-                counter[hit] += 1
-                if hit in DETAIL and below is not None:
-                    counter["  " + hit.split(":")[1] + " > " + below.co_filename.split("site-packages/")[-1] + ":" + below.co_name] += 1
+        while frame is not None:
+            code = frame.f_code
+            label = labels.get(code)
+            if label is None:
+                label = labels[code] = _label(code)
+            if label:
+                counts[label] += 1
+                if label in DETAIL and below is not None:
+                    callee = below.co_filename.split("site-packages/")[-1]
+                    details[f"{label} > {callee}:{below.co_name}"] += 1
                 return
             below = code
-            f = f.f_back
-        counter["<outside>"] += 1
-    return prof
+            frame = frame.f_back
+        counts["<outside>"] += 1
+
+    return profile
+
+
+def _requests(path, app, post, auth):
+    content = (b"content-type", b"application/json")
+
+    def make(_):
+        headers = [auth]
+        if post:
+            headers += [content, (b"idempotency-key", uuid.uuid4().hex.encode())]
+        scope = ip._scope("POST" if post else "GET", path, headers)
+        scope["app"] = app
+        return scope, NOTE_BODY.encode() if post else b""
+
+    return make
+
+
+def _report(label, counts, details, n):
+    print(f"== {label}: {sum(counts.values()) / n:.0f} calls/request", file=sys.stderr)
+    for name, count in counts.most_common(TOPN):
+        print(f"  {count / n:7.1f}  {name}", file=sys.stderr)
+    for name, count in details.most_common(TOPN):
+        print(f"  {count / n:7.1f}    {name}", file=sys.stderr)
+
 
 async def main(env, what, n):
     os.environ.update(env)
@@ -57,33 +99,30 @@ async def main(env, what, n):
     from app.settings import get_settings
     from bare_app import create_bare_app
     from service_app import create_bench_app
+
     service = create_bench_app()
     bare = create_bare_app(create_engine(env["DATABASE_URL"]), get_settings())
     key = json.loads(cli(env, "create-tenant", "bench"))["api_key"]
     auth = (b"authorization", f"Bearer {key}".encode())
-    content = (b"content-type", b"application/json")
     async with service.router.lifespan_context(service), bare.router.lifespan_context(bare):
-        seed = ip._scope("POST", "/api/v1/notes", [auth, content, (b"idempotency-key", b"seed")])
-        _, answer = await ip._call(service, seed, NOTE_BODY.encode())
+        seed = _requests("/api/v1/notes", service, True, auth)(0)
+        _, answer = await ip._call(service, *seed)
         note = json.loads(answer)["id"]
-        def mk(path, app, post):
-            def make(_):
-                h = [auth] + ([content, (b"idempotency-key", uuid.uuid4().hex.encode())] if post else [])
-                s = ip._scope("POST" if post else "GET", path, h); s["app"] = app
-                return s, NOTE_BODY.encode() if post else b""
-            return make
-        paths = {"post": ("/api/v1/notes", "/notes", True), "read": (f"/api/v1/notes/{note}", f"/notes/{note}", False), "hello": ("/hello", "/hello", False)}
-        sp, bp, post = paths[what]
-        for label, app, path in (("service", service, sp), ("bare", bare, bp)):
-            await ip._timed(app, mk(path, app, post), 100)
-            c = Counter()
-            sys.setprofile(attributing(c))
-            await ip._timed(app, mk(path, app, post), n)
+        paths = {
+            "post": ("/api/v1/notes", "/notes", True),
+            "read": (f"/api/v1/notes/{note}", f"/notes/{note}", False),
+            "hello": ("/hello", "/hello", False),
+        }
+        service_path, bare_path, post = paths[what]
+        for label, app, path in (("service", service, service_path), ("bare", bare, bare_path)):
+            make = _requests(path, app, post, auth)
+            await ip._timed(app, make, 100)
+            counts, details = Counter(), Counter()
+            sys.setprofile(attributing(counts, details))
+            await ip._timed(app, make, n)
             sys.setprofile(None)
-            total = sum(c.values())
-            print(f"== {label} {what}: {total/n:.0f} calls/request", file=sys.stderr)
-            for k, v in c.most_common(int(os.environ.get('TOPN','45'))):
-                print(f"  {v/n:7.1f}  {k}", file=sys.stderr)
+            _report(f"{label} {what}", counts, details, n)
+
 
 with services() as svc:
     env = service_env(svc, "http://127.0.0.1:9/")

@@ -1,8 +1,9 @@
-"""Where the read's CPU goes, counted rather than timed: cProfile over N sequential in-process
+"""Where a request's CPU goes, counted rather than timed: cProfile over N sequential in-process
 reads of the whole service and of the bare app, per request, grouped by package.
 
     cd <baked project>
-    PYTHONPATH=src:bench .venv/bin/python <template>/perf/callprofile.py [read|hello|post] [traced] >log
+    PYTHONPATH=src:bench .venv/bin/python <template>/perf/callprofile.py \\
+        [read|hello|post] [traced] >log
 
 `traced`: the service with tracing at its production default (10 % of requests sampled); only
 this thread is profiled, so the exporter's own thread is not counted.
@@ -27,8 +28,21 @@ from http_stack import NOTE_BODY, service_env
 from servers import cli, services
 
 COUNT = int(os.environ.get("COUNT", "1000"))
-GROUPS = ("app", "fastapi", "starlette", "pydantic", "sqlalchemy", "asyncpg", "structlog",
-          "redis", "opentelemetry", "asyncio", "contextlib", "uvicorn", "bench")
+GROUPS = (
+    "app",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "sqlalchemy",
+    "asyncpg",
+    "structlog",
+    "redis",
+    "opentelemetry",
+    "asyncio",
+    "contextlib",
+    "uvicorn",
+    "bench",
+)
 
 
 def _group(filename: str) -> str:
@@ -51,9 +65,11 @@ def _report(label: str, stats: pstats.Stats, top: int) -> None:
     for name, (ncalls, tottime) in sorted(by_group.items(), key=lambda kv: -kv[1][1]):
         print(f"  {name:14} {ncalls / COUNT:7.1f} calls  {tottime / COUNT * 1e6:7.1f} us")
     rows = sorted(raw.items(), key=lambda kv: -kv[1][2])[:top]
-    for (filename, line, func), (_, ncalls, tottime, cumtime, _) in rows:
+    for (filename, line, func), (_, ncalls, tottime, _cumulative, _) in rows:
         where = "/".join(filename.split("/")[-2:])
-        print(f"    {tottime / COUNT * 1e6:6.1f} us {ncalls / COUNT:5.1f}x  {func} ({where}:{line})")
+        print(
+            f"    {tottime / COUNT * 1e6:6.1f} us {ncalls / COUNT:5.1f}x  {func} ({where}:{line})"
+        )
 
 
 async def _profiled(app, make, label: str) -> None:
