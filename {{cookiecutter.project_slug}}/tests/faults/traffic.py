@@ -57,7 +57,7 @@ def running_service(urls: ServiceUrls, **env: str) -> Iterator[ServiceRun]:
             text=True,
         )
         try:
-            assert wait_for_port(port, process, seconds=30), "the service did not start"
+            assert wait_for_port(port, process), "the service did not start"
             yield run
         finally:
             process.send_signal(signal.SIGTERM)

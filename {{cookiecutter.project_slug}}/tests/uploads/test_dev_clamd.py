@@ -39,7 +39,7 @@ def running_dev(urls: ServiceUrls, **env: str) -> Iterator[tuple[int, list[dict[
         )
         lines: list[dict[str, str]] = []
         try:
-            assert wait_for_port(port, process, seconds=60), "dev did not start"
+            assert wait_for_port(port, process), "dev did not start"
             err.seek(0)
             lines.extend(
                 json.loads(line) for line in err.read().splitlines() if line.startswith("{")

@@ -64,7 +64,7 @@ def test_peak_memory_stays_flat_during_a_200_mb_upload(
     )
     server = start_app(["serve", "--port", str(port)], env)
     try:
-        assert wait_for_port(port, server, seconds=30), "the service did not start"
+        assert wait_for_port(port, server), "the service did not start"
         headers = {"Authorization": f"Bearer {tenant.api_key}", **TUS}
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as http:
             assert _upload(http, headers, MIB) == MIB  # warm: imports, pools, first request
