@@ -87,5 +87,8 @@ def failed_start(process: subprocess.Popen[str]) -> str:
         out, err = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, err = process.communicate()
+        try:  # a killed parent's workers may still hold the pipes open
+            out, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired as stuck:
+            return f"no output: the process ignored SIGTERM and its pipes stayed open ({stuck})"
     return out + err
