@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
-from fastapi.routing import iter_route_contexts
-from starlette.applications import Starlette
+from fastapi import FastAPI
 from starlette.requests import Request
+
+from app.http.routes import api_routes
 
 
 class _PathBuilder(Protocol):
@@ -21,21 +22,22 @@ class _PathBuilder(Protocol):
 
 
 # Per app: the route that builds each (name, parameter names)' path. `app.url_path_for` asks
-# every route of every router in turn, each refusing with an exception: 13 of them and ~40 µs
-# per created note, where the route found once builds the path in ~3 µs (docs/performance.md).
-_builders: WeakKeyDictionary[Starlette, dict[tuple[str, frozenset[str]], _PathBuilder]] = (
+# every route of every router in turn, each refusing with an exception: 13 of them and about
+# 60 µs per created note, where the route found once builds the path in about 4 µs
+# (docs/performance.md).
+_builders: WeakKeyDictionary[FastAPI, dict[tuple[str, frozenset[str]], _PathBuilder]] = (
     WeakKeyDictionary()
 )
 
 
-def _builder(app: Starlette, name: str, params: frozenset[str]) -> _PathBuilder:
-    """The first route named `name` taking exactly `params`, as `url_path_for` would pick it;
+def _builder(app: FastAPI, name: str, params: frozenset[str]) -> _PathBuilder:
+    """The first API route named `name` taking exactly `params`, as `url_path_for` picks it;
     none (a mount, a name nobody has): the app's router, which answers or raises as before."""
     known = _builders.setdefault(app, {})
     builder = known.get((name, params))
     if builder is None:
-        for route in iter_route_contexts(app.routes):
-            if route.name == name and set(getattr(route, "param_convertors", {})) == params:
+        for route in api_routes(app):
+            if route.name == name and set(route.param_convertors) == params:
                 builder = known[(name, params)] = route
                 break
         else:
