@@ -3,7 +3,7 @@ requests, attributed to the innermost enclosing frame of the service's own code,
 app, or of FastAPI's routing and dependency resolution.
 
     cd <baked project>
-    PYTHONPATH=src:bench .venv/bin/python <template>/perf/attribute.py [post|read|hello] [N] 2>log
+    PYTHONPATH=src:bench .venv/bin/python <template>/perf/attribute.py [post|read|hello|last] [N] 2>log
 
 A count per request per function, for the service and the bare app: a function's count holds
 the library calls it made itself (a statement's `execute` under `repository.insert`), so the
@@ -112,6 +112,7 @@ async def main(env, what, n):
             "post": ("/api/v1/notes", "/notes", True),
             "read": (f"/api/v1/notes/{note}", f"/notes/{note}", False),
             "hello": ("/hello", "/hello", False),
+            "last": ("/hello/last", "/hello/alone", False),
         }
         service_path, bare_path, post = paths[what]
         for label, app, path in (("service", service, service_path), ("bare", bare, bare_path)):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 import re
 import tomllib
+from importlib import metadata
 from itertools import product
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +121,43 @@ def test_no_unrendered_template_tags(bake: Baker, python_version: str, ci: str) 
             ):
                 leftovers.append(f"{relative}:{number}: {line.strip()}")
     assert leftovers == []
+
+
+def _imported_top_level_modules(project_dir: Path) -> set[str]:
+    modules: set[str] = set()
+    for path in [*project_dir.glob("src/**/*.py"), *project_dir.glob("tests/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.partition(".")[0])
+    return modules
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {
+        re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower() for requirement in requirements
+    }
+
+
+def test_the_dev_extra_brings_the_stubs_of_every_untyped_package_the_project_imports(
+    bake: Baker,
+) -> None:
+    """`make lint` runs mypy --strict in the project's own .venv. This environment also holds the
+    template's tools and their stubs (types-psutil), which once hid a project importing psutil
+    without declaring its stubs: every stub package installed here whose module the project
+    imports must come with the project's own dependencies."""
+    project_dir = bake()
+    project = tomllib.loads((project_dir / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(
+        [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    )
+    imported = _imported_top_level_modules(project_dir)
+    stubs = {
+        dist.metadata["Name"].lower()
+        for dist in metadata.distributions()
+        if dist.metadata["Name"] and dist.metadata["Name"].lower().startswith("types-")
+    }
+    needed = {stub for stub in stubs if stub.removeprefix("types-") in imported}
+    assert "types-psutil" in needed  # the case this test was written for
+    assert needed - declared == set()

@@ -4,6 +4,9 @@ Same engine factory as the service (`app.db.engine.create_engine`: asyncpg, a po
 pre-ping, server-side timeouts), same runtime role, and on each measured request the same
 transactions and statements the service runs:
 
+- on every request but `/hello/alone`, the rate limiter's round trip: one `EVALSHA` of the
+  service's counting script, through the service's `RateCounter` on its own lean connection,
+  with the same keys (the client's address, and the API key when the request carries one);
 - `GET /notes/{id}`, the warm path: the key's tenant comes from a dict filled by the first
   request (the service's key cache, warm), then ONE transaction: `set_config('app.tenant_id',
   ..., true)` and the same select of every column of the note;
@@ -18,9 +21,11 @@ transactions and statements the service runs:
   rule's mechanism, shared as `verify_api_key` is).
 
 What it skips, and the service pays for: every middleware (correlation id, access log and RED
-metrics, security headers, rate limiting and its Redis round trip, the error middleware,
-tracing), dependency injection, validation of the input and of the response, ETags, problem
-details and transaction retries.
+metrics, security headers, the rate limiter's own work around its round trip: identities, limits
+and headers, the error middleware, tracing), dependency injection, validation of the input and
+of the response, ETags, problem details and transaction retries. `/hello/alone` is bare
+`/hello` without the round trip: the baseline of pair 3d, what the whole stack costs a route
+that does no I/O of its own.
 
     python bench/bare_app.py --port 8101    # the service's environment (DATABASE_URL, REDIS_URL)
 """
@@ -43,10 +48,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.auth.api_keys import parse_key
-from app.cache.connections import create_redis
+from app.cache.connections import LeanRedis, create_redis
 from app.db.engine import create_engine
 from app.db.session import Database
 from app.db.tenancy import TENANT_SETTING
+from app.middleware.rate_limits import RateCounter, RatePolicy, parse_rate
 from app.notes.service import STATS_KEY
 from app.settings import Settings, get_settings
 from app.worker.celery_app import create_celery
@@ -117,6 +123,25 @@ class Keys:
         return tenant, parsed[0]
 
 
+class Quota:
+    """The service's rate-limit round trip, and nothing around it: same script, same keys."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.counter = RateCounter(
+            LeanRedis(redis_url), f"{settings.key_prefix}bare:", tracing=False
+        )
+        self.per_ip = parse_rate("ip", settings.rate_limit_per_ip)
+        self.per_key = parse_rate("principal", settings.rate_limit_per_principal)
+
+    async def spend(self, request: Request) -> None:
+        client = request.client.host if request.client is not None else "unknown"
+        checks: list[tuple[RatePolicy, str]] = [(self.per_ip, client)]
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            checks.append((self.per_key, hashlib.sha256(authorization.encode()).hexdigest()[:32]))
+        await self.counter.hit(checks)
+
+
 async def _read(engine: AsyncEngine, tenant: uuid.UUID, note_id: uuid.UUID) -> Response:
     async with engine.begin() as conn:
         await conn.execute(SET_TENANT, {"name": TENANT_SETTING, "tenant": str(tenant)})
@@ -164,6 +189,7 @@ async def _create(
 def create_bare_app(engine: AsyncEngine, settings: Settings) -> FastAPI:
     assert settings.redis_url is not None  # noqa: S101 - the benchmark's environment sets it
     redis = create_redis(settings.redis_url.get_secret_value())
+    quota = Quota(settings, settings.redis_url.get_secret_value())
     relay = OutboxRelay(Database(engine), celery_publisher(create_celery(settings)))
 
     @asynccontextmanager
@@ -172,26 +198,35 @@ def create_bare_app(engine: AsyncEngine, settings: Settings) -> FastAPI:
         yield
         relaying.cancel()
         await redis.aclose()
+        await quota.counter.aclose()
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     keys = Keys(engine)
 
     @app.get("/hello")
-    async def hello() -> dict[str, str]:
+    async def hello(request: Request) -> dict[str, str]:
+        await quota.spend(request)
+        return {"hello": "world"}
+
+    @app.get("/hello/alone")
+    async def hello_alone() -> dict[str, str]:
         return {"hello": "world"}
 
     @app.get("/notes/{note_id}")
     async def read_warm(note_id: uuid.UUID, request: Request) -> Response:
+        await quota.spend(request)
         caller = await keys.warm(request)
         return await _read(engine, caller[0], note_id) if caller else Response(status_code=401)
 
     @app.get("/cold/notes/{note_id}")
     async def read_cold(note_id: uuid.UUID, request: Request) -> Response:
+        await quota.spend(request)
         caller = await keys.verify(request)
         return await _read(engine, caller[0], note_id) if caller else Response(status_code=401)
 
     @app.post("/notes")
     async def create(request: Request) -> Response:
+        await quota.spend(request)
         caller = await keys.warm(request)
         if caller is None:
             return Response(status_code=401)

@@ -180,6 +180,13 @@ def _scenarios(api_key: str, note_ids: list[str], ports: dict[str, int]) -> list
             read("plain", "/hello/last"),
             hello,
         ),
+        Scenario(
+            "3d. hello, full stack, tracing off (bare: no Redis round trip, no I/O at all)",
+            None,
+            "plain",
+            read("plain", "/hello"),
+            read("bare", "/hello/alone"),
+        ),
     ]
 
 

@@ -26,6 +26,7 @@ from app.http.api_contract import install_problem_documentation
 from app.http.api_docs import install_api_docs
 from app.http.errors import install_error_handlers
 from app.http.home_page import install_home_page
+from app.http.routes import mount_router
 from app.middleware.stack import install_middleware
 from app.notes.router import install_notes
 from app.observability.logging import configure_logging, get_logger
@@ -131,10 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app, settings, app.state.redis)
     install_error_handlers(app)
     install_database_error_handlers(app)
-    app.include_router(health_router)
-    app.include_router(auth_router)
+    mount_router(app, health_router)
+    mount_router(app, auth_router)
     install_notes(app, settings)
-    app.include_router(webhooks_router)
+    mount_router(app, webhooks_router)
     install_uploads(app, settings)
     install_metrics_endpoint(app, settings)
     install_problem_documentation(app)

@@ -7,16 +7,15 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.routing import NoMatchFound
 
 from app.http.locations import location_for
-from app.http.routes import PrefixedRouter
 
 
 def _app(include_prefix: str = "") -> FastAPI:
-    router = PrefixedRouter(prefix="/things")
+    router = APIRouter(prefix="/things")
 
     @router.get("/{thing_id}", name="get_thing")
     async def get_thing(thing_id: uuid.UUID) -> None: ...

@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from app.auth.cookie_names import ACCESS_COOKIE, AUTH_PATH, DEVICE_COOKIE, REFRESH_COOKIE
 from app.auth.login_limits import LoginLimiter
@@ -23,11 +23,10 @@ from app.auth.tokens import verify_access_token
 from app.db.session import DatabaseDep
 from app.http.client_ip import client_ip
 from app.http.errors import ForbiddenError, UnauthorizedError
-from app.http.routes import PrefixedRouter
 from app.idempotency.keys import idempotency_exempt
 from app.tenants.users import InvalidCredentials, check_credentials, set_password
 
-router = PrefixedRouter(prefix=AUTH_PATH, tags=["auth"])
+router = APIRouter(prefix=AUTH_PATH, tags=["auth"])
 NO_STORE = "no-store"
 
 

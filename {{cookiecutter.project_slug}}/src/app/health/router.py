@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from app.health.dependencies import Dependency, check_all
 from app.http.errors import ServiceUnavailableError
-from app.http.routes import PrefixedRouter
 
-router = PrefixedRouter(prefix="/health", tags=["health"])
+router = APIRouter(prefix="/health", tags=["health"])
 
 
 class Liveness(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import CurrentPrincipal
@@ -13,7 +13,7 @@ from app.cache.tenant_cache import TenantCache
 from app.http.api_contract import operation_link, retry_link
 from app.http.etags import IF_MATCH_PATTERN, etag_for, matches_if_none_match
 from app.http.locations import location_for
-from app.http.routes import PrefixedRouter
+from app.http.routes import mount_router
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
 from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
@@ -22,7 +22,7 @@ from app.settings import Settings
 
 JSON_MEDIA_TYPE = "application/json"
 
-router = PrefixedRouter(prefix="/api/v1/notes", tags=["notes"])
+router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
 
 # A single note may be cached privately but must be revalidated (cheap: ETag → 304).
 REVALIDATE = "private, no-cache"
@@ -111,7 +111,7 @@ async def list_notes(
 
 
 # Its own path, outside /api/v1/notes/{note_id}: "stats" is not a note id, for any method.
-stats_router = PrefixedRouter(prefix="/api/v1/stats", tags=["notes"])
+stats_router = APIRouter(prefix="/api/v1/stats", tags=["notes"])
 
 
 @stats_router.get("/notes", response_model=NoteStats)
@@ -183,5 +183,5 @@ def install_notes(app: FastAPI, settings: Settings) -> None:
     app.state.notes_stats_cache = (
         TenantCache(redis, settings.key_prefix, STATS_CACHE) if redis is not None else None
     )
-    app.include_router(router)
-    app.include_router(stats_router)
+    mount_router(app, router)
+    mount_router(app, stats_router)

@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from app.http.errors import UnauthorizedError
+from app.http.routes import mount_router
 from app.settings import ConfigError, Settings
 
 # GET /metrics leaves the API port in production even when nothing is configured.
@@ -162,7 +163,7 @@ def install_metrics_endpoint(app: FastAPI, settings: Settings) -> None:
         return
     token = settings.metrics_token
     app.state.metrics_token = token.get_secret_value().encode() if token else None
-    app.include_router(router)
+    mount_router(app, router)
 
 
 def serve_metrics_apart(settings: Settings, host: str, api_port: int) -> None:

@@ -10,14 +10,14 @@ from email.utils import format_datetime
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
 from app.auth.principal import CurrentPrincipal
 from app.auth.route_principals import PUBLIC
 from app.http.locations import location_for
-from app.http.routes import PrefixedRouter
+from app.http.routes import mount_router
 from app.middleware.body_limit import CHUNKED, announced_body
 from app.settings import Settings
 from app.uploads import openapi
@@ -64,7 +64,7 @@ class TusRoute(APIRoute):
         return answer_with_tus_version
 
 
-router = PrefixedRouter(prefix="/api/v1/uploads", tags=["uploads"], route_class=TusRoute)
+router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"], route_class=TusRoute)
 # tus clients resume instead of retrying a POST with a key: a lost creation answer costs one
 # abandoned empty upload, which expires and is purged (docs/uploads.md, "Idempotency").
 TUS_IS_RESUMABLE = {
@@ -203,4 +203,4 @@ async def download_upload(
 def install_uploads(app: FastAPI, settings: Settings) -> None:
     """Mount the routes; their bodies may be as large as UPLOAD_MAX_BYTES (and no other's)."""
     app.state.upload_storage = build_storage(settings)
-    app.include_router(router, max_body_size=settings.upload_max_bytes)
+    mount_router(app, router, max_body_size=settings.upload_max_bytes)

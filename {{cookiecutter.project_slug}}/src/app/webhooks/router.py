@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from fastapi import Response, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import CurrentPrincipal
 from app.http.api_contract import operation_link, retry_link
-from app.http.routes import PrefixedRouter
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, json_response
 from app.webhooks.schemas import (
@@ -21,7 +20,7 @@ from app.webhooks.schemas import (
 )
 from app.webhooks.service import WebhooksServiceDep
 
-router = PrefixedRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
 # The create answer holds a secret: no cache, shared or private, may keep it.
 NO_STORE = {"Cache-Control": "no-store"}
 DELETE_LINK = operation_link(
