@@ -3,7 +3,8 @@ requests, attributed to the innermost enclosing frame of the service's own code,
 app, or of FastAPI's routing and dependency resolution.
 
     cd <baked project>
-    PYTHONPATH=src:bench .venv/bin/python <template>/perf/attribute.py [post|read|hello|last] [N] 2>log
+    PYTHONPATH=src:bench .venv/bin/python <template>/perf/attribute.py \\
+        [post|read|hello|last] [N] 2>log
 
 A count per request per function, for the service and the bare app: a function's count holds
 the library calls it made itself (a statement's `execute` under `repository.insert`), so the
