@@ -6,9 +6,9 @@ and some notes through the console script and the API, then serves four processe
 one uvicorn worker each: the service with tracing off, the same with its API key cache off
 (KEY_CACHE_SECONDS=0), the service with tracing at its production default (10 % parent-based
 sampling, OTLP/HTTP export to a local sink that discards), and the bare app (`bench/bare_app.py`),
-which does the service's database I/O and nothing else. wrk drives each pair interleaved
-(service, bare, service, bare ...) and the ratio is the median of the per-round ratios. Logs are
-JSON, in `.devservices/bench/logs/`.
+which does the service's I/O (its transactions, the rate limiter's Redis round trip), no more.
+wrk drives each pair interleaved (service, bare, service, bare ...) and the ratio is the median
+of the per-round ratios. Logs are JSON, in `.devservices/bench/logs/`.
 
 Settings (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (4),
 BENCH_CONNECTIONS (32), BENCH_LOAD_CONNECTIONS (256), BENCH_LOAD_DURATION seconds (10),
