@@ -134,7 +134,7 @@ def included_routers(app: FastAPI) -> list[str]:
 
 
 def test_every_router_of_the_service_is_mounted_not_included() -> None:
-    """A feature added with `include_router` would cost each of its requests ~190 function calls
+    """A feature added with `include_router` would cost each of its requests ~150 function calls
     (docs/performance.md); this names it. Mount it with `app.http.routes.mount_router`."""
     assert included_routers(create_app(Settings(environment="test"))) == []
     assert included_routers(_included()) == ["/api/v1/things"]

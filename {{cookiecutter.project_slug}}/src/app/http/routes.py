@@ -48,9 +48,10 @@ def mount_router(app: FastAPI, router: APIRouter, *, max_body_size: int | None =
 
     Since 0.137 `include_router` keeps the router as one node of `app.routes`, and a request it
     serves is matched twice through that node (once to choose the router, once to choose the
-    route), with the node's bookkeeping in the request's scope: about 190 function calls, 7 % of a
+    route), with the node's bookkeeping in the request's scope: about 150 function calls, 6 % of a
     tenant-scoped read (docs/performance.md). A flat table matches each route once.
     `max_body_size` is `include_router`'s: the limit of every route that sets none of its own.
+    The routes are copied when it runs: mount a router once its routes are declared.
     """
     for route in router.routes:
         if not isinstance(route, APIRoute):
