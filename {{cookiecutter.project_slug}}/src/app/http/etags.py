@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from app.http.errors import PreconditionFailedError
 
@@ -13,13 +14,28 @@ _ENTITY_TAG = r'(W/)?"[\x21\x23-\x2b\x2d-\x7e]*"'
 IF_MATCH_PATTERN = rf"^(\*|{_ENTITY_TAG}([ \t]*,[ \t]*{_ENTITY_TAG})*)$"
 
 
+# `openapi_extra` of a GET route whose 200 carries an `ETag`: app.middleware.conditional_get
+# answers its `If-None-Match` for it, so the route has no such parameter of its own to document.
+REVALIDATES: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "The `ETag` you hold: 304 when it is still the current version.",
+            "schema": {"type": "string"},
+        }
+    ]
+}
+
+
 def etag_for(version: int) -> str:
     """A strong entity tag for a row version."""
     return f'"v{version}"'
 
 
-def _versions(header: str, allow_weak: bool) -> set[int] | None:
-    """Versions named by an ETag list; None for `*` (any version)."""
+def _versions(header: str) -> set[int] | None:
+    """Versions named strongly by an ETag list; None for `*` (any version)."""
     if header.strip() == "*":
         return None
     versions: set[int] = set()
@@ -28,7 +44,7 @@ def _versions(header: str, allow_weak: bool) -> set[int] | None:
         if match is None:
             raise PreconditionFailedError("The entity tag list is malformed.")
         weak, tag = match.groups()
-        if (allow_weak or not weak) and re.fullmatch(r"v[0-9]{1,9}", tag):
+        if not weak and re.fullmatch(r"v[0-9]{1,9}", tag):
             versions.add(int(tag[1:]))
     return versions
 
@@ -37,7 +53,7 @@ def check_if_match(header: str | None, current_version: int) -> None:
     """Raise 412 unless `If-Match` is absent, `*`, or names the current version (strongly)."""
     if header is None:
         return
-    versions = _versions(header, allow_weak=False)
+    versions = _versions(header)
     if versions is not None and current_version not in versions:
         raise PreconditionFailedError(
             "The resource changed since you read it; fetch it again and retry.",
@@ -45,12 +61,17 @@ def check_if_match(header: str | None, current_version: int) -> None:
         )
 
 
-def matches_if_none_match(header: str | None, current_version: int) -> bool:
-    """True when `If-None-Match` names the current version (weak comparison): answer 304."""
-    if header is None:
+def names_entity_tag(if_none_match: str, etag: str) -> bool:
+    """True when an `If-None-Match` value names `etag` by weak comparison, or is `*`.
+
+    A malformed header names nothing: the caller answers in full, which is always correct.
+    """
+    if if_none_match.strip() == "*":
+        return True
+    current = _TAG.fullmatch(etag)
+    if current is None:
         return False
-    try:
-        versions = _versions(header, allow_weak=True)
-    except PreconditionFailedError:
+    named = [_TAG.fullmatch(part) for part in if_none_match.split(",")]
+    if None in named:
         return False
-    return versions is None or current_version in versions
+    return any(match.group(2) == current.group(2) for match in named if match is not None)

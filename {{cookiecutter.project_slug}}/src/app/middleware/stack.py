@@ -13,6 +13,7 @@ from app.cache.connections import LeanRedis
 from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.concurrency import ConcurrencyLimitMiddleware
+from app.middleware.conditional_get import ConditionalGetMiddleware
 from app.middleware.correlation import CorrelationIdMiddleware
 from app.middleware.csrf import CsrfMiddleware
 from app.middleware.json_body import JsonBodyMiddleware
@@ -27,8 +28,10 @@ from app.settings import Settings
 
 def install_middleware(app: FastAPI, settings: Settings, redis: Redis | None) -> None:
     """Install the production middleware stack on `app`."""
-    # Innermost: catches whatever escaped the exception handlers, so that 500 still passes
-    # through the security headers, the access log and the correlation id below.
+    # Innermost: `If-None-Match` is compared with the ETag the route itself answered with.
+    app.add_middleware(ConditionalGetMiddleware)
+    # Catches whatever escaped the exception handlers, so that 500 still passes through the
+    # security headers, the access log and the correlation id below.
     app.add_middleware(UnhandledErrorMiddleware, support_url=str(settings.support_url))
     # 415 and duplicate JSON keys inside the rate limit, so a limited client's body is never
     # collected and parsed; inside the body limit, which bounds what it collects.

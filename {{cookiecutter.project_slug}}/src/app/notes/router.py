@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import CurrentPrincipal
 from app.cache.tenant_cache import TenantCache
 from app.http.api_contract import operation_link, retry_link
-from app.http.etags import IF_MATCH_PATTERN, etag_for, matches_if_none_match
+from app.http.etags import IF_MATCH_PATTERN, REVALIDATES, etag_for
 from app.http.locations import location_for
 from app.http.routes import mount_router
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
@@ -30,11 +30,9 @@ IF_MATCH = (
     "Change only this version: the `ETag` of the note as you read it, `*`, or a list of entity "
     "tags. A stale one gets 412 and changes nothing; one outside this syntax, 422."
 )
-IF_NONE_MATCH = "The `ETag` you hold: 304 when it is still the current version."
 IfMatch = Annotated[
     str | None, Header(max_length=512, pattern=IF_MATCH_PATTERN, description=IF_MATCH)
 ]
-IfNoneMatch = Annotated[str | None, Header(max_length=512, description=IF_NONE_MATCH)]
 NOTE_PATH = "/api/v1/notes/{note_id}"
 
 
@@ -128,17 +126,13 @@ async def note_stats(principal: CurrentPrincipal, notes: NotesServiceDep) -> Not
         200: {"description": "The note", "links": NOTE_LINKS},
         304: {"description": "Not modified"},
     },
+    openapi_extra=REVALIDATES,
 )
 async def get_note(
-    note_id: uuid.UUID,
-    principal: CurrentPrincipal,
-    notes: NotesServiceDep,
-    if_none_match: IfNoneMatch = None,
+    note_id: uuid.UUID, principal: CurrentPrincipal, notes: NotesServiceDep
 ) -> Response:
-    note = await notes.get(principal, note_id)
-    if matches_if_none_match(if_none_match, note.version):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=_note_headers(note))
-    return _note_response(note)
+    """The note with its `ETag`: send it back in `If-None-Match` for a 304 while it is current."""
+    return _note_response(await notes.get(principal, note_id))
 
 
 @router.patch(
