@@ -25,6 +25,10 @@ def client() -> Iterator[TestClient]:
     async def tagged() -> Response:
         return Response(b'{"n": 3}', headers=CACHING, media_type="application/json")
 
+    @app.get("/weak")
+    async def weak() -> Response:
+        return Response(b'{"n": 3}', headers={"ETag": 'W/"v3"'}, media_type="application/json")
+
     @app.get("/untagged")
     async def untagged() -> Response:
         return Response(b'{"n": 3}', media_type="application/json")
@@ -53,6 +57,15 @@ def test_a_named_tag_gets_304_with_the_caching_headers_and_no_body(
     assert response.headers["cache-control"] == "private, no-cache"
     assert "content-type" not in response.headers
     assert "content-length" not in response.headers
+
+
+@pytest.mark.parametrize("condition", [TAG, 'W/"v3"', '"v1", "v3"'])
+def test_a_weak_etag_is_named_by_the_same_opaque_tag(client: TestClient, condition: str) -> None:
+    """Weak comparison (RFC 9110 section 8.8.3.2) ignores `W/` on either side."""
+    response = client.get("/weak", headers={"If-None-Match": condition})
+    assert response.status_code == 304
+    assert response.headers["etag"] == 'W/"v3"'
+    assert client.get("/weak", headers={"If-None-Match": '"v4"'}).status_code == 200
 
 
 def test_head_is_conditional_too(client: TestClient) -> None:

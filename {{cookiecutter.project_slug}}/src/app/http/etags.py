@@ -71,7 +71,10 @@ def names_entity_tag(if_none_match: str, etag: str) -> bool:
     current = _TAG.fullmatch(etag)
     if current is None:
         return False
-    named = [_TAG.fullmatch(part) for part in if_none_match.split(",")]
-    if None in named:
-        return False
-    return any(match.group(2) == current.group(2) for match in named if match is not None)
+    named: set[str] = set()
+    for part in if_none_match.split(","):
+        match = _TAG.fullmatch(part)
+        if match is None:
+            return False
+        named.add(match.group(2))
+    return current.group(2) in named

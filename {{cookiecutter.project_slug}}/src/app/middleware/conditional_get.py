@@ -15,7 +15,7 @@ parameter resolution, 4 % of a read (docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,18 +26,9 @@ _CONDITIONAL_METHODS = frozenset({"GET", "HEAD"})
 _CONTENT_HEADERS = frozenset({b"content-length", b"content-type"})
 
 
-def _if_none_match(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _etag(message: Message) -> str | None:
-    for name, value in message.get("headers", ()):
-        if name == b"etag":
-            return str(value.decode("latin-1"))
-    return None
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    value: bytes | None = next((v for k, v in headers if k == name), None)
+    return value.decode("latin-1") if value is not None else None
 
 
 class ConditionalGetMiddleware:
@@ -50,7 +41,7 @@ class ConditionalGetMiddleware:
         # A request without the header costs one scan of its headers and nothing more.
         if scope["type"] != "http" or scope["method"] not in _CONDITIONAL_METHODS:
             return self.app(scope, receive, send)
-        condition = _if_none_match(scope)
+        condition = _header(scope["headers"], b"if-none-match")
         if condition is None:
             return self.app(scope, receive, send)
         return self.app(scope, receive, _NotModifiedSend(send, condition))
@@ -66,11 +57,12 @@ class _NotModifiedSend:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            etag = _etag(message) if message["status"] == 200 else None
+            headers = message.get("headers", ())
+            etag = _header(headers, b"etag") if message["status"] == 200 else None
             if etag is not None and names_entity_tag(self.condition, etag):
                 self.not_modified = True
-                headers = [h for h in message.get("headers", ()) if h[0] not in _CONTENT_HEADERS]
-                message = {**message, "status": 304, "headers": headers}
+                kept = [pair for pair in headers if pair[0] not in _CONTENT_HEADERS]
+                message = {**message, "status": 304, "headers": kept}
         elif message["type"] == "http.response.body" and self.not_modified:
             if message.get("more_body", False):
                 return  # the rest of a body the client will not get
