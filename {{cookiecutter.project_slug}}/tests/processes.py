@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.dev.services import ServiceUrls
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def short_tmp_dir(prefix: str) -> Iterator[Path]:
+    """A fresh folder directly under /tmp, removed afterwards, for servers' data and sockets.
+
+    Short, since a Unix socket path is limited to about 100 bytes. And not under pytest's own
+    temporary folder: every pytest session that starts (tests/uploads/test_missing_clamd.py runs
+    some, CI runs suites side by side) sets /tmp/pytest-of-<user> back to 0700, and as root the
+    embedded PostgreSQL runs as the `pgserver` user, which then loses its data directory.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -24,7 +24,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.dev.services import ServiceUrls, drop_database, prepare_database
-from tests.processes import PROJECT_ROOT, env_for, free_port, service_env, wait_for_port
+from tests.processes import (
+    PROJECT_ROOT,
+    env_for,
+    free_port,
+    service_env,
+    short_tmp_dir,
+    wait_for_port,
+)
 
 _KEY = re.compile(r"Demo tenant's API key \(kept in \.devservices/demo\.json\): (\S+)")
 # Every operator command that reads or writes the database, as an operator types it.
@@ -180,10 +187,11 @@ def _start_dev(workdir: Path, log_name: str) -> DevRun:
 
 
 @pytest.fixture(scope="module")
-def dev_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("devrun") / "project"
-    workdir.mkdir()
-    return workdir
+def dev_workdir() -> Iterator[Path]:
+    with short_tmp_dir("devrun-") as root:  # not under tmp_path: see short_tmp_dir
+        workdir = root / "project"
+        workdir.mkdir()
+        yield workdir
 
 
 def test_dev_prints_a_working_key_and_the_commands_find_its_services(dev_workdir: Path) -> None:

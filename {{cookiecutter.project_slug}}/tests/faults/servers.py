@@ -21,12 +21,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -40,7 +38,7 @@ from redis.exceptions import RedisError
 
 from app.db.migrate import upgrade
 from app.dev.services import ensure_private_runtime_dir, prepare_database
-from tests.processes import free_port
+from tests.processes import free_port, short_tmp_dir
 
 
 def _package_dir(name: str) -> Path:
@@ -252,19 +250,9 @@ class PrivateRedis(ServerProcess):
 
 
 @contextmanager
-def _short_root(prefix: str) -> Iterator[Path]:
-    # Unix socket paths are limited to ~100 bytes: keep the folder short, under /tmp.
-    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A started PostgreSQL of the caller's own; stopped (even if frozen) and removed after."""
-    with _short_root("pgf-") as root:
+    with short_tmp_dir("pgf-") as root:
         server = PrivatePostgres(root, free_port())
         server.init()
         server.start()
@@ -278,7 +266,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 @contextmanager
 def private_redis() -> Iterator[PrivateRedis]:
     """A started Redis of the caller's own; stopped and removed after."""
-    with _short_root("rdf-") as root:
+    with short_tmp_dir("rdf-") as root:
         server = PrivateRedis(root, free_port())
         server.start()
         try:
