@@ -34,19 +34,32 @@ def etag_for(version: int) -> str:
     return f'"v{version}"'
 
 
-def _versions(header: str) -> set[int] | None:
-    """Versions named strongly by an ETag list; None for `*` (any version)."""
+class _MalformedTagListError(ValueError):
+    pass
+
+
+def _listed_tags(header: str) -> list[tuple[bool, str]] | None:
+    """(weak, opaque tag) for each entity tag of a list; None for `*` (any version)."""
     if header.strip() == "*":
         return None
-    versions: set[int] = set()
+    tags: list[tuple[bool, str]] = []
     for part in header.split(","):
         match = _TAG.fullmatch(part)
         if match is None:
-            raise PreconditionFailedError("The entity tag list is malformed.")
-        weak, tag = match.groups()
-        if not weak and re.fullmatch(r"v[0-9]{1,9}", tag):
-            versions.add(int(tag[1:]))
-    return versions
+            raise _MalformedTagListError(header)
+        tags.append((match.group(1) is not None, match.group(2)))
+    return tags
+
+
+def _versions(header: str) -> set[int] | None:
+    """Versions named strongly by an ETag list; None for `*` (any version)."""
+    try:
+        tags = _listed_tags(header)
+    except _MalformedTagListError:
+        raise PreconditionFailedError("The entity tag list is malformed.") from None
+    if tags is None:
+        return None
+    return {int(tag[1:]) for weak, tag in tags if not weak and re.fullmatch(r"v[0-9]{1,9}", tag)}
 
 
 def check_if_match(header: str | None, current_version: int) -> None:
@@ -66,15 +79,11 @@ def names_entity_tag(if_none_match: str, etag: str) -> bool:
 
     A malformed header names nothing: the caller answers in full, which is always correct.
     """
-    if if_none_match.strip() == "*":
-        return True
     current = _TAG.fullmatch(etag)
-    if current is None:
+    try:
+        tags = _listed_tags(if_none_match)
+    except _MalformedTagListError:
         return False
-    named: set[str] = set()
-    for part in if_none_match.split(","):
-        match = _TAG.fullmatch(part)
-        if match is None:
-            return False
-        named.add(match.group(2))
-    return current.group(2) in named
+    if tags is None:
+        return True
+    return current is not None and any(tag == current.group(2) for _, tag in tags)
