@@ -72,7 +72,9 @@ def test_head_is_conditional_too(client: TestClient) -> None:
     assert client.head("/tagged", headers={"If-None-Match": TAG}).status_code == 304
 
 
-@pytest.mark.parametrize("condition", ['"v2"', '"v2", W/"v4"', "v3", '"v3", v4', '"v3'])
+@pytest.mark.parametrize(
+    "condition", ['"v2"', '"v2", W/"v4"', '"v"', '""', "v3", '"v3", v4', '"v3']
+)
 def test_another_tag_or_a_malformed_header_gets_the_full_200(
     client: TestClient, condition: str
 ) -> None:

@@ -109,6 +109,22 @@ def test_etag_revalidation_and_if_match(client: TestClient, alice: NewTenant) ->
 
 
 @pytest.mark.parametrize(
+    ("if_match", "status"),
+    [('W/"v1"', 412), ('"v9", W/"v1"', 412), ('"v9", "v1"', 200), ("*", 200)],
+)
+def test_if_match_compares_strongly_and_takes_a_list_or_any(
+    client: TestClient, alice: NewTenant, if_match: str, status: int
+) -> None:
+    """If-Match names the current version only by a strong tag (RFC 9110 section 13.1.1): a weak
+    one is stale, 412, and nothing changes; a list naming it, or `*`, goes ahead."""
+    path = f"/api/v1/notes/{_create(client, alice)['id']}"
+    headers = {**auth(alice), "If-Match": if_match}
+    assert client.patch(path, json={"body": "changed"}, headers=headers).status_code == status
+    body = client.get(path, headers=auth(alice)).json()["body"]
+    assert body == ("changed" if status == 200 else "")
+
+
+@pytest.mark.parametrize(
     "payload",
     [{}, {"title": ""}, {"title": "x" * 201}, {"title": None}, {"title": "ok", "owner": "me"}],
 )
