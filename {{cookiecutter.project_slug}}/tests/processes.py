@@ -9,10 +9,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from app.dev.services import ServiceUrls
 
@@ -33,6 +36,28 @@ def short_tmp_dir(prefix: str) -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def pytest_sessions_starting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What other pytest sessions do while the block runs (tests/uploads/test_missing_clamd.py
+    starts some): each sets pytest's per-user temporary folder back to 0700. A server that must
+    survive them lives in `short_tmp_dir`."""
+    folders = [p for p in tmp_path_factory.getbasetemp().parents if p.name.startswith("pytest-of-")]
+    stop = threading.Event()
+
+    def close_again() -> None:
+        while not stop.wait(0.1):
+            for folder in folders:
+                folder.chmod(folder.stat().st_mode & 0o700)
+
+    closer = threading.Thread(target=close_again)
+    closer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        closer.join()
 
 
 def free_port() -> int:

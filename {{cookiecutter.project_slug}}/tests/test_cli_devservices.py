@@ -28,6 +28,7 @@ from tests.processes import (
     PROJECT_ROOT,
     env_for,
     free_port,
+    pytest_sessions_starting,
     service_env,
     short_tmp_dir,
     wait_for_port,
@@ -194,10 +195,14 @@ def dev_workdir() -> Iterator[Path]:
         yield workdir
 
 
-def test_dev_prints_a_working_key_and_the_commands_find_its_services(dev_workdir: Path) -> None:
-    """`dev` prints a demo key and a curl; the key creates a note; `create-tenant`, `dlq list`
-    and `purge` work with no exports; Ctrl-C exits 0 with one line about the embedded servers."""
-    run = _start_dev(dev_workdir, "first.log")
+def test_dev_prints_a_working_key_and_the_commands_find_its_services(
+    dev_workdir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`dev` starts while other pytest sessions do and prints a demo key and a curl; the key
+    creates a note; `create-tenant`, `dlq list` and `purge` work with no exports; Ctrl-C exits 0
+    with one line about the embedded servers."""
+    with pytest_sessions_starting(tmp_path_factory):
+        run = _start_dev(dev_workdir, "first.log")
     try:
         key = run.wait_for_key()
         assert "Idempotency-Key: demo-note-1" in run.output()
