@@ -132,11 +132,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app, settings, app.state.redis)
     install_error_handlers(app)
     install_database_error_handlers(app)
-    mount_router(app, health_router)
-    mount_router(app, auth_router)
+    # The features first: a request pays for each route tried before its own (performance.md),
+    # and the API comes under load where probes and sign-ins come seldom.
     install_notes(app, settings)
     mount_router(app, webhooks_router)
     install_uploads(app, settings)
+    mount_router(app, health_router)
+    mount_router(app, auth_router)
     install_metrics_endpoint(app, settings)
     install_problem_documentation(app)
     if settings.docs_enabled:

@@ -110,6 +110,54 @@ def test_the_route_that_serves_a_request_is_matched_once_when_mounted(
     assert CountedRoute.tried == tries
 
 
+def _behind_another_router() -> FastAPI:
+    """`_router()`'s routes mounted behind a router whose paths share only `/api/v1/`."""
+    app = FastAPI()
+    others = APIRouter(prefix="/api/v1/others", route_class=CountedRoute)
+
+    @others.get("/{other_id}")
+    async def get_other(other_id: int) -> dict[str, int]:
+        return {"other": other_id}
+
+    mount_router(app, others)
+    mount_router(app, _router())
+    return app
+
+
+def test_routes_whose_literal_prefix_the_path_lacks_are_not_tried() -> None:
+    """A request for a route deep in the table does not pay for the matching of every route in
+    front of it: each one whose literal prefix (`/api/v1/others/`) the path lacks turns it away
+    by one substring test (docs/performance.md)."""
+    with TestClient(_behind_another_router()) as client:
+        CountedRoute.tried = 0
+        assert client.get("/api/v1/things/7").status_code == 200
+    assert CountedRoute.tried == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "answer"),
+    [
+        ("GET", "/api/v1/others/3", 200),
+        ("GET", "/api/v1/things/7", 200),
+        ("PUT", "/api/v1/things/7", 405),
+        ("GET", "/api/v1/things/x", 422),
+        ("GET", "/api/v1/thing/7", 404),
+        ("GET", "/api/v1/others", 404),
+        ("GET", "/api/v1/things/7/", 307),
+    ],
+)
+@pytest.mark.parametrize("root_path", ["", "/behind/proxy"])
+def test_the_prefix_check_answers_as_the_route_patterns_do(
+    method: str, path: str, answer: int, root_path: str
+) -> None:
+    """Served, refused with 405 or 422, not found, or redirected to the path without its slash:
+    the same with the check as the patterns alone give. Behind a proxy the path carries the
+    `root_path` in front (as uvicorn's `--root-path` gives it), which the patterns skip."""
+    with TestClient(_behind_another_router(), root_path=root_path) as client:
+        response = client.request(method, root_path + path, follow_redirects=False)
+    assert response.status_code == answer
+
+
 def test_max_body_size_bounds_the_routes_that_set_none_of_their_own() -> None:
     with TestClient(_mounted(max_body_size=32)) as client:
         small = client.post("/api/v1/things", json={"name": "lamp"})

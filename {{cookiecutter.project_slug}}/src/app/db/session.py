@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Annotated, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -58,9 +58,9 @@ class Database:
             WeakKeyDictionary()
         )
 
-    @asynccontextmanager
-    async def _admitted(self) -> AsyncIterator[None]:
-        """Wait for a free connection first come, first served, at most the pool's timeout.
+    async def _admit(self) -> asyncio.Semaphore | None:
+        """Wait for a free connection first come, first served, at most the pool's timeout; the
+        caller releases the gate it gets back.
 
         The pool's own queue lets a newcomer take a connection that was just handed to a waiter,
         so under overload some requests starve past any timeout while others pass. asyncio's
@@ -69,8 +69,7 @@ class Database:
         still a 503.
         """
         if self._capacity is None:
-            yield
-            return
+            return None
         loop = asyncio.get_running_loop()
         gate = self._gates.get(loop)
         if gate is None:
@@ -83,26 +82,49 @@ class Database:
                 raise PoolTimeoutError(f"no database connection within {self._wait_s} s") from None
         else:  # a free connection: taken at once, no timer to arm and cancel on every request
             await gate.acquire()
-        try:
-            yield
-        finally:
-            gate.release()
+        return gate
 
     @asynccontextmanager
     async def transaction(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
         """One transaction, scoped to `tenant_id` if given: commits on success, else rolls back."""
-        async with self._admitted(), self.sessions() as session, session.begin():
-            if tenant_id is not None:
-                await set_tenant(session, tenant_id)
-            yield session
+        gate = await self._admit()
+        try:
+            async with self.sessions() as session, session.begin():
+                if tenant_id is not None:
+                    await set_tenant(session, tenant_id)
+                yield session
+        finally:
+            if gate is not None:
+                gate.release()
 
-    @asynccontextmanager
-    async def connection(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncConnection]:
-        """`transaction`, on a plain connection: no ORM session around it."""
-        async with self._admitted(), self.engine.begin() as connection:
-            if tenant_id is not None:
-                await set_tenant(connection, tenant_id)
-            yield connection
+    # `run` and `read` open their transaction in these rather than through `transaction`: a
+    # context manager made by `asynccontextmanager` costs about 20 Python calls to enter and
+    # leave, on every request (docs/performance.md).
+    async def _in_session(
+        self, work: Callable[[AsyncSession], Awaitable[T]], tenant_id: uuid.UUID | None
+    ) -> T:
+        gate = await self._admit()
+        try:
+            async with self.sessions() as session, session.begin():
+                if tenant_id is not None:
+                    await set_tenant(session, tenant_id)
+                return await work(session)
+        finally:
+            if gate is not None:
+                gate.release()
+
+    async def _on_connection(
+        self, work: Callable[[AsyncConnection], Awaitable[T]], tenant_id: uuid.UUID | None
+    ) -> T:
+        gate = await self._admit()
+        try:
+            async with self.engine.begin() as connection:
+                if tenant_id is not None:
+                    await set_tenant(connection, tenant_id)
+                return await work(connection)
+        finally:
+            if gate is not None:
+                gate.release()
 
     async def run(
         self, work: Callable[[AsyncSession], Awaitable[T]], tenant_id: uuid.UUID | None
@@ -111,24 +133,23 @@ class Database:
 
         `work` may run more than once, so it must not have side effects outside the database.
         """
-        return await self._retried(self.transaction, work, tenant_id)
+        return await self._retried(self._in_session, work, tenant_id)
 
     async def read(
         self, work: Callable[[AsyncConnection], Awaitable[T]], tenant_id: uuid.UUID | None
     ) -> T:
         """`run` for work of Core statements only (no ORM object): on the bare connection."""
-        return await self._retried(self.connection, work, tenant_id)
+        return await self._retried(self._on_connection, work, tenant_id)
 
     async def _retried(
         self,
-        scope: Callable[[uuid.UUID | None], AbstractAsyncContextManager[Scope]],
+        in_transaction: Callable[[Callable[[Scope], Awaitable[T]], uuid.UUID | None], Awaitable[T]],
         work: Callable[[Scope], Awaitable[T]],
         tenant_id: uuid.UUID | None,
     ) -> T:
         for attempt in range(self.max_attempts):
             try:
-                async with scope(tenant_id) as opened:
-                    return await work(opened)
+                return await in_transaction(work, tenant_id)
             except DBAPIError as error:
                 if not is_retryable(error):
                     raise
