@@ -11,7 +11,8 @@ under `valgrind --tool=callgrind`: the process builds the app, sends 300 reads a
 switches collection on, sends READ_REQUESTS (400) more, one after another, and exits. The
 database and Redis are other processes, so their work is not counted: what is counted is the
 Python process's own user-space instructions, which wall-clock runs on a 2-vCPU VM cannot
-resolve to better than ±5 %. `perf/instructions.py` does the same for `/hello`. `READ_SETUP`
+resolve to better than ±5 %. `READ_KIND=post` counts the idempotent POST instead (a fresh
+`Idempotency-Key` each). `perf/instructions.py` does the same for `/hello`. `READ_SETUP`
 holds Python run in each child before it builds the app (an ablation: patch a function out).
 """
 
@@ -25,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -70,12 +72,22 @@ async def _child(config: str, requests: int) -> None:
     app = _build(config, env)
     auth = (b"authorization", f"Bearer {os.environ['READ_KEY']}".encode())
     note = os.environ["READ_NOTE"]
-    path = f"/notes/{note}" if config == "bare" else f"/api/v1/notes/{note}"
+    posting = os.environ.get("READ_KIND") == "post"
+    if posting:
+        path = "/notes" if config == "bare" else "/api/v1/notes"
+    else:
+        path = f"/notes/{note}" if config == "bare" else f"/api/v1/notes/{note}"
+    content = (b"content-type", b"application/json")
 
     async def reads(count: int) -> None:
         for _ in range(count):
-            status, answer = await ip._call(app, ip._scope("GET", path, [auth]))
-            if status != 200:
+            if posting:  # a fresh Idempotency-Key each time, as make bench's POST pair
+                key = (b"idempotency-key", uuid.uuid4().hex.encode())
+                scope = ip._scope("POST", path, [auth, content, key])
+                status, answer = await ip._call(app, scope, NOTE_BODY.encode())
+            else:
+                status, answer = await ip._call(app, ip._scope("GET", path, [auth]))
+            if status >= 300:
                 raise RuntimeError(f"{config}: {status} {answer[:200]!r}")
 
     del uvloop
@@ -117,7 +129,8 @@ def main() -> int:
         child_env = {**env, "READ_ENV": json.dumps(env), "READ_KEY": key, "READ_NOTE": note}
         child_env["READ_CALLGRIND_CONTROL"] = str(Path(valgrind).with_name("callgrind_control"))
         child_env["READ_REQUESTS"] = str(requests)
-        print(f"instructions per read, in-process, sequential, {requests} counted", flush=True)
+        kind = os.environ.get("READ_KIND", "read")
+        print(f"instructions per {kind}, in-process, sequential, {requests} counted", flush=True)
         counts = {}
         for config in configs:
             counts[config] = _count(valgrind, config, requests, child_env)

@@ -3,9 +3,9 @@
 Services receive a session, read and flush; they never commit. `Database.run` owns the transaction,
 sets the tenant inside it, and re-runs the whole unit of work on a serialization failure or a
 deadlock, a bounded number of times with jittered backoff, then answers 503 with `Retry-After`.
-`Database.read` is the same for work that only runs Core statements: it gets the transaction's
-connection instead of an ORM session, which a read that builds no ORM object does not need
-(docs/performance.md: the session's bookkeeping was a fifth of the read's own cost).
+`Database.run_core` is the same for work that only runs Core statements: it gets the
+transaction's connection instead of an ORM session, which work that builds no ORM object does not
+need (docs/performance.md: an idempotent POST cost 15 % fewer instructions without the session).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from app.observability.logging import get_logger
 
 T = TypeVar("T")
 Scope = TypeVar("Scope", AsyncSession, AsyncConnection)
+# Where Core statements run: in an ORM session's transaction (`run`) or on a bare connection's
+# (`run_core`); both execute a statement the same way.
+Executor = AsyncSession | AsyncConnection
 log = get_logger("app.db")
 
 
@@ -49,7 +52,7 @@ class Database:
         self.base_delay = base_delay
         self.max_delay = max_delay
         pool = engine.sync_engine.pool
-        # The pool's own capacity and wait, enforced in arrival order (see `_admitted`).
+        # The pool's own capacity and wait, enforced in arrival order (see `_admit`).
         self._capacity = (
             pool.size() + max(pool._max_overflow, 0) if isinstance(pool, QueuePool) else None
         )
@@ -135,7 +138,7 @@ class Database:
         """
         return await self._retried(self._in_session, work, tenant_id)
 
-    async def read(
+    async def run_core(
         self, work: Callable[[AsyncConnection], Awaitable[T]], tenant_id: uuid.UUID | None
     ) -> T:
         """`run` for work of Core statements only (no ORM object): on the bare connection."""

@@ -24,7 +24,7 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Request
 from sqlalchemy import Interval, Table, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.auth.principal import Principal
@@ -76,21 +76,25 @@ class StoredResponse:
 # A stored creation answer as it is to be replayed (whole again, if the record kept less), or
 # None when the resource it names has been deleted since. Asked in the replay's transaction, so
 # under the tenant's row-level security like the work itself.
-Revive = Callable[[AsyncSession, "StoredResponse"], Awaitable["StoredResponse | None"]]
+Revive = Callable[[AsyncConnection, "StoredResponse"], Awaitable["StoredResponse | None"]]
 
 
 # Statements of every idempotent POST, built once with bind parameters: built per request, they
-# cost their construction and cache key each time (docs/performance.md).
+# cost their construction and cache key each time (docs/performance.md). Core statements on the
+# table: the unit of work runs on the transaction's bare connection (`Database.run_core`), since
+# an ORM session around it cost the POST more than the work it guards.
+_TABLE = cast("Table", IdempotencyRecord.__table__)
 _LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
-_COMPLETED = select(IdempotencyRecord).where(
-    IdempotencyRecord.tenant_id == bindparam("tenant_id"),
-    IdempotencyRecord.principal == bindparam("principal"),
-    IdempotencyRecord.key == bindparam("key"),
-    IdempotencyRecord.created_at > func.now() - bindparam("retention", type_=Interval()),
+_COMPLETED = select(
+    _TABLE.c.fingerprint, _TABLE.c.status_code, _TABLE.c.headers, _TABLE.c.body
+).where(
+    _TABLE.c.tenant_id == bindparam("tenant_id"),
+    _TABLE.c.principal == bindparam("principal"),
+    _TABLE.c.key == bindparam("key"),
+    _TABLE.c.created_at > func.now() - bindparam("retention", type_=Interval()),
 )
 _RECORD_COLUMNS = ("tenant_id", "principal", "key", "fingerprint", "status_code", "headers", "body")
-# On the table, not the class: the ORM's insert path would build an instance nobody reads.
-_NEW_RECORD = insert(cast("Table", IdempotencyRecord.__table__))
+_NEW_RECORD = insert(_TABLE)
 # Only an expired record (outside the retention window, not yet purged) can be there already.
 _RECORD = _NEW_RECORD.on_conflict_do_update(
     index_elements=["tenant_id", "principal", "key"],
@@ -101,27 +105,34 @@ _RECORD = _NEW_RECORD.on_conflict_do_update(
 )
 
 
-async def _lock(session: AsyncSession, principal: Principal, key: str) -> bool:
+async def _lock(session: AsyncConnection, principal: Principal, key: str) -> bool:
     lock_name = f"{principal.tenant_id}:{principal.subject}:{key}"
     acquired: bool = await session.scalar(_LOCK, {"name": lock_name})
     return acquired
 
 
 async def _completed(
-    session: AsyncSession, principal: Principal, key: str, retention: timedelta
-) -> IdempotencyRecord | None:
+    session: AsyncConnection, principal: Principal, key: str, retention: timedelta
+) -> tuple[bytes, StoredResponse] | None:
+    """The completed record of this key, if any: its request's fingerprint and its answer."""
     values = {
         "tenant_id": principal.tenant_id,
         "principal": principal.subject,
         "key": key,
         "retention": retention,
     }
-    record: IdempotencyRecord | None = await session.scalar(_COMPLETED, values)
-    return record
+    row = (await session.execute(_COMPLETED, values)).first()
+    if row is None:
+        return None
+    answer = StoredResponse(row.status_code, row.body, dict(row.headers), replayed=True)
+    return row.fingerprint, answer
 
 
 async def _record(
-    session: AsyncSession, principal: Principal, request: IdempotentRequest, result: StoredResponse
+    session: AsyncConnection,
+    principal: Principal,
+    request: IdempotentRequest,
+    result: StoredResponse,
 ) -> None:
     values = {
         "tenant_id": principal.tenant_id,
@@ -136,19 +147,17 @@ async def _record(
 
 
 async def _replay(
-    session: AsyncSession,
-    previous: IdempotencyRecord,
+    session: AsyncConnection,
+    previous: tuple[bytes, StoredResponse],
     request: IdempotentRequest,
     revive: Revive | None,
 ) -> StoredResponse:
     """The stored response for a retry of the same request, if what it created is still there."""
-    if previous.fingerprint != request.fingerprint:
+    fingerprint, stored = previous
+    if fingerprint != request.fingerprint:
         raise IdempotencyKeyReusedError(
             "This key was used for a different request; use a new key for new requests."
         )
-    stored = StoredResponse(
-        previous.status_code, previous.body, dict(previous.headers), replayed=True
-    )
     if revive is None:
         return stored
     revived = await revive(session, stored)
@@ -165,12 +174,12 @@ async def run_once(
     principal: Principal,
     request: IdempotentRequest,
     retention: timedelta,
-    work: Callable[[AsyncSession], Awaitable[StoredResponse]],
+    work: Callable[[AsyncConnection], Awaitable[StoredResponse]],
     revive: Revive | None = None,
 ) -> StoredResponse:
     """`work`'s response, or the stored response of an earlier run with the same key."""
 
-    async def guarded(session: AsyncSession) -> StoredResponse:
+    async def guarded(session: AsyncConnection) -> StoredResponse:
         if not await _lock(session, principal, request.key):
             raise IdempotencyInFlightError("Retry after the first request has finished.")
         previous = await _completed(session, principal, request.key, retention)
@@ -182,7 +191,7 @@ async def run_once(
 
     # Counted once the transaction is over: `guarded` may run more than once (DATA-TX retries).
     try:
-        result = await database.run(guarded, principal.tenant_id)
+        result = await database.run_core(guarded, principal.tenant_id)
     except IdempotencyInFlightError:
         IDEMPOTENCY_OUTCOMES.labels("in_flight").inc()
         raise
@@ -221,7 +230,7 @@ class Idempotency:
         self,
         principal: Principal,
         request: IdempotentRequest,
-        work: Callable[[AsyncSession], Awaitable[StoredResponse]],
+        work: Callable[[AsyncConnection], Awaitable[StoredResponse]],
         revive: Revive | None = None,
     ) -> Response:
         """`revive`: for a route that creates a resource, the replayed answer if the resource it

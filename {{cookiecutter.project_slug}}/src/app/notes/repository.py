@@ -19,8 +19,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import insert as insert_statement
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import Executor
 from app.notes.models import Note
 from app.notes.schemas import NoteListQuery, NoteOut
 
@@ -54,11 +55,10 @@ _READ = select(*_SHOWN).where(
 # timestamps) come back by RETURNING. On the table, not the class: an insert of the mapped
 # class runs the ORM's bulk-insert path, which builds an instance nobody uses.
 _INSERT = insert_statement(_TABLE).returning(*_SHOWN)
-Executor = AsyncSession | AsyncConnection
 
 
 async def insert(
-    session: AsyncSession, tenant_id: uuid.UUID, title: str, body: str, note_format: str = "text"
+    session: Executor, tenant_id: uuid.UUID, title: str, body: str, note_format: str = "text"
 ) -> NoteOut:
     """`body` as stored: an HTML body must already be sanitized (`app.notes.html_policy`)."""
     values = {"tenant_id": tenant_id, "title": title, "body": body, "format": note_format}
@@ -73,7 +73,7 @@ async def get(session: AsyncSession, tenant_id: uuid.UUID, note_id: uuid.UUID) -
 
 async def read(session: Executor, tenant_id: uuid.UUID, note_id: uuid.UUID) -> NoteOut | None:
     """The note as the API shows it, for reading only (`get` returns the ORM object, to change).
-    On a connection (`Database.read`) or in a session's transaction."""
+    On a connection (`Database.run_core`) or in a session's transaction."""
     row = (await session.execute(_READ, {"note_id": note_id, "tenant_id": tenant_id})).first()
     return NoteOut.model_validate(row, from_attributes=True) if row is not None else None
 

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import CurrentPrincipal
 from app.cache.tenant_cache import TenantCache
@@ -82,7 +82,7 @@ async def create_note(
 ) -> Response:
     """Create a note. Requires `Idempotency-Key`; a retry with the same key replays the answer."""
 
-    async def work(session: AsyncSession) -> StoredResponse:
+    async def work(session: AsyncConnection) -> StoredResponse:
         note = await notes.create_in(session, principal, payload)
         headers = {
             "Location": location_for(request, "get_note", note_id=note.id),
@@ -90,7 +90,7 @@ async def create_note(
         }
         return json_response(status.HTTP_201_CREATED, note.model_dump_json().encode(), headers)
 
-    async def revive(session: AsyncSession, stored: StoredResponse) -> StoredResponse | None:
+    async def revive(session: AsyncConnection, stored: StoredResponse) -> StoredResponse | None:
         return stored if await notes.exists_in(session, principal, created_id(stored)) else None
 
     response = await idempotency.run(principal, idempotent_request, work, revive)

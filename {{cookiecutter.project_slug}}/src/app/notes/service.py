@@ -70,7 +70,7 @@ class NotesService:
     stats_cache: TenantCache | None = None
 
     async def create_in(
-        self, session: AsyncSession, principal: Principal, data: NoteCreate
+        self, session: AsyncConnection, principal: Principal, data: NoteCreate
     ) -> NoteOut:
         """Create a note inside the caller's transaction (the idempotent POST owns it), and
         queue its word count in the same transaction."""
@@ -85,7 +85,7 @@ class NotesService:
         return created
 
     async def exists_in(
-        self, session: AsyncSession, principal: Principal, note_id: uuid.UUID
+        self, session: AsyncConnection, principal: Principal, note_id: uuid.UUID
     ) -> bool:
         """Whether the note is live, in the caller's transaction (a replayed create asks)."""
         return await repository.read(session, principal.tenant_id, note_id) is not None
@@ -94,7 +94,7 @@ class NotesService:
         async def work(connection: AsyncConnection) -> NoteOut | None:
             return await repository.read(connection, principal.tenant_id, note_id)
 
-        note = await self.database.read(work, principal.tenant_id)
+        note = await self.database.run_core(work, principal.tenant_id)
         if note is None:
             raise NotFoundError(NOT_FOUND)
         return note

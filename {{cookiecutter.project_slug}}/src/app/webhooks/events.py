@@ -12,8 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.db.session import Executor
 from app.webhooks import repository
 from app.worker.outbox import enqueue
 
@@ -27,14 +26,14 @@ def event_body(event_type: str, data: dict[str, Any]) -> str:
 
 
 async def queue_event(
-    session: AsyncSession, tenant_id: uuid.UUID, event_type: str, data: dict[str, Any]
+    session: Executor, tenant_id: uuid.UUID, event_type: str, data: dict[str, Any]
 ) -> int:
     """Queue one delivery per active endpoint; returns how many. Commits with the caller."""
-    endpoints = await repository.active(session, tenant_id)
-    if not endpoints:
+    endpoint_ids = await repository.active_ids(session, tenant_id)
+    if not endpoint_ids:
         return 0
     body = event_body(event_type, data)
-    for endpoint in endpoints:
+    for endpoint_id in endpoint_ids:
         webhook_id = f"msg_{uuid.uuid4().hex}"
-        await enqueue(session, tenant_id, DELIVER_WEBHOOK, str(endpoint.id), webhook_id, body)
-    return len(endpoints)
+        await enqueue(session, tenant_id, DELIVER_WEBHOOK, str(endpoint_id), webhook_id, body)
+    return len(endpoint_ids)

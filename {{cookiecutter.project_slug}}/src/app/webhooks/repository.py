@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy import insert as insert_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import Executor
 from app.webhooks.models import WebhookEndpoint
 
 MAX_ENDPOINTS = 100
 
 
-async def insert(
-    session: AsyncSession, tenant_id: uuid.UUID, url: str, secret: str
-) -> WebhookEndpoint:
-    statement = insert_statement(WebhookEndpoint).returning(WebhookEndpoint)
-    row = {"tenant_id": tenant_id, "url": url, "secret": secret}
-    endpoint: WebhookEndpoint = (await session.scalars(statement, [row])).one()
-    return endpoint
+# Core statements on the table: they run on the bare connection of an idempotent create
+# (`Database.run_core`) as well as in an ORM session.
+_TABLE = cast("Table", WebhookEndpoint.__table__)
+_INSERT = insert_statement(_TABLE).returning(*_TABLE.c)
+_SEALED_SECRET = select(_TABLE.c.secret).where(
+    _TABLE.c.tenant_id == bindparam("tenant_id"), _TABLE.c.id == bindparam("endpoint_id")
+)
 
 
-async def count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+async def insert(session: Executor, tenant_id: uuid.UUID, url: str, secret: str) -> Row[Any]:
+    """The new endpoint's row (its columns by name); `secret` as stored, sealed."""
+    values = {"tenant_id": tenant_id, "url": url, "secret": secret}
+    return (await session.execute(_INSERT, values)).one()
+
+
+async def sealed_secret(
+    session: Executor, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> str | None:
+    values = {"tenant_id": tenant_id, "endpoint_id": endpoint_id}
+    secret: str | None = await session.scalar(_SEALED_SECRET, values)
+    return secret
+
+
+async def count(session: Executor, tenant_id: uuid.UUID) -> int:
     statement = select(func.count()).where(WebhookEndpoint.tenant_id == tenant_id)
     return int(await session.scalar(statement) or 0)
 
@@ -39,13 +55,13 @@ async def list_all(session: AsyncSession, tenant_id: uuid.UUID) -> Sequence[Webh
 
 
 # Asked on every note created: built once, with a bind parameter (docs/performance.md).
-_ACTIVE = select(WebhookEndpoint).where(
-    WebhookEndpoint.tenant_id == bindparam("tenant_id"), WebhookEndpoint.disabled_at.is_(None)
+_ACTIVE_IDS = select(_TABLE.c.id).where(
+    _TABLE.c.tenant_id == bindparam("tenant_id"), _TABLE.c.disabled_at.is_(None)
 )
 
 
-async def active(session: AsyncSession, tenant_id: uuid.UUID) -> Sequence[WebhookEndpoint]:
-    return (await session.scalars(_ACTIVE, {"tenant_id": tenant_id})).all()
+async def active_ids(session: Executor, tenant_id: uuid.UUID) -> Sequence[uuid.UUID]:
+    return (await session.scalars(_ACTIVE_IDS, {"tenant_id": tenant_id})).all()
 
 
 async def get(

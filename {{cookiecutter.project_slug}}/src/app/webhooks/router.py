@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import CurrentPrincipal
 from app.http.api_contract import operation_link, retry_link
@@ -58,14 +58,14 @@ async def create_webhook_endpoint(
     # Before the transaction: the DNS lookup must not hold a database connection.
     await webhooks.check_destination(payload.url)
 
-    async def work(session: AsyncSession) -> StoredResponse:
+    async def work(session: AsyncConnection) -> StoredResponse:
         created = await webhooks.create_in(session, principal, payload)
         answer = created.model_dump_json().encode()
         # The record keeps the answer without its secret; a replay unseals it from the endpoint.
         kept = created.model_dump_json(exclude={"secret"}).encode()
         return json_response(status.HTTP_201_CREATED, answer, NO_STORE, kept_body=kept)
 
-    async def revive(session: AsyncSession, stored: StoredResponse) -> StoredResponse | None:
+    async def revive(session: AsyncConnection, stored: StoredResponse) -> StoredResponse | None:
         endpoint = WebhookEndpointOut.model_validate_json(stored.body)
         secret = await webhooks.secret_in(session, principal, endpoint.id)
         if secret is None:

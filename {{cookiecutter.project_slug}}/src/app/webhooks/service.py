@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.principal import Principal
 from app.db.session import Database
@@ -59,7 +59,7 @@ class WebhooksService:
             raise _url_problem(f"url: the host name could not be resolved{retry}.") from None
 
     async def create_in(
-        self, session: AsyncSession, principal: Principal, data: WebhookEndpointCreate
+        self, session: AsyncConnection, principal: Principal, data: WebhookEndpointCreate
     ) -> WebhookEndpointCreated:
         """Create an endpoint with a fresh secret, inside the idempotent POST's transaction."""
         if await repository.count(session, principal.tenant_id) >= repository.MAX_ENDPOINTS:
@@ -78,14 +78,14 @@ class WebhooksService:
         )
 
     async def secret_in(
-        self, session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
+        self, session: AsyncConnection, principal: Principal, endpoint_id: uuid.UUID
     ) -> str | None:
         """The endpoint's secret, unsealed, in the caller's transaction (a replayed create); None
         once the endpoint is deleted."""
-        endpoint = await repository.get(session, principal.tenant_id, endpoint_id)
-        if endpoint is None:
+        sealed = await repository.sealed_secret(session, principal.tenant_id, endpoint_id)
+        if sealed is None:
             return None
-        return unseal(self.sealing_key, principal.tenant_id, endpoint.secret)
+        return unseal(self.sealing_key, principal.tenant_id, sealed)
 
     async def list(self, principal: Principal) -> WebhookEndpointList:
         async def work(session: AsyncSession) -> WebhookEndpointList:

@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.celery import utils as celery_otel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import Database
+from app.db.session import Database, Executor
 from app.observability.logging import get_logger
 from app.observability.metrics import OUTBOX_RELAYED
 from app.settings import get_settings
@@ -56,7 +56,7 @@ _ENQUEUE = text(
 
 
 async def enqueue(
-    session: AsyncSession,
+    session: Executor,
     tenant_id: uuid.UUID,
     task_name: str,
     *args: Any,
