@@ -14,6 +14,8 @@ Python process's own user-space instructions, which wall-clock runs on a 2-vCPU 
 resolve to better than ±5 %. `READ_KIND=post` counts the idempotent POST instead (a fresh
 `Idempotency-Key` each). `perf/instructions.py` does the same for `/hello`. `READ_SETUP`
 holds Python run in each child before it builds the app (an ablation: patch a function out).
+`READ_CLIENTS` (1) sends them from that many callers at once: 32, as wrk's connections, makes
+requests queue for the pool's 15 connections as they do under `make bench`.
 """
 
 from __future__ import annotations
@@ -90,13 +92,18 @@ async def _child(config: str, requests: int) -> None:
             if status >= 300:
                 raise RuntimeError(f"{config}: {status} {answer[:200]!r}")
 
+    clients = int(os.environ.get("READ_CLIENTS", "1"))
+
+    async def concurrently(count: int) -> None:  # `clients` callers at once, as wrk's connections
+        await asyncio.gather(*(reads(count // clients) for _ in range(clients)))
+
     del uvloop
     async with app.router.lifespan_context(app):
-        await reads(300)
+        await concurrently(300)
         gc.collect()
         switch = [os.environ["READ_CALLGRIND_CONTROL"], "-i", "on", str(os.getpid())]
         subprocess.run(switch, check=True, capture_output=True)
-        await reads(requests)
+        await concurrently(requests)
         subprocess.run([*switch[:2], "off", str(os.getpid())], check=True, capture_output=True)
 
 

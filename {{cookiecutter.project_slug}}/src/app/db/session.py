@@ -100,22 +100,15 @@ class Database:
             if gate is not None:
                 gate.release()
 
-    # `run` and `read` open their transaction in these rather than through `transaction`: a
-    # context manager made by `asynccontextmanager` costs about 20 Python calls to enter and
-    # leave, on every request (docs/performance.md).
     async def _in_session(
         self, work: Callable[[AsyncSession], Awaitable[T]], tenant_id: uuid.UUID | None
     ) -> T:
-        gate = await self._admit()
-        try:
-            async with self.sessions() as session, session.begin():
-                if tenant_id is not None:
-                    await set_tenant(session, tenant_id)
-                return await work(session)
-        finally:
-            if gate is not None:
-                gate.release()
+        async with self.transaction(tenant_id) as session:
+            return await work(session)
 
+    # `run_core` opens its transaction here rather than through context managers: one made by
+    # `asynccontextmanager` costs about 20 Python calls to enter and leave, and this runs on every
+    # read and every idempotent create (docs/performance.md).
     async def _on_connection(
         self, work: Callable[[AsyncConnection], Awaitable[T]], tenant_id: uuid.UUID | None
     ) -> T:
