@@ -3,6 +3,7 @@ the database as the runtime role."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -172,3 +173,33 @@ def test_a_replayed_create_never_answers_a_deleted_endpoint(
     assert retried.status_code == 409
     assert created.json()["secret"] not in retried.text
     assert client.get(PATH, headers=auth(tenant)).json()["items"] == []
+
+
+async def test_a_new_note_is_queued_for_the_active_endpoints_only(
+    client: TestClient, new_tenant: Callable[[], NewTenant], service_urls: ServiceUrls
+) -> None:
+    """An endpoint disabled (as the worker disables one that keeps failing) gets no more events:
+    a new note queues one delivery for each active endpoint of its tenant, none for it."""
+    tenant = new_tenant()
+    active = _register(client, tenant, f"{PUBLIC}/active")
+    disabled = _register(client, tenant, f"{PUBLIC}/disabled")
+    endpoint_id = uuid.UUID(str(disabled["id"]))  # a UUID, so safe to write into the SQL
+    disable = f"UPDATE webhook_endpoints SET disabled_at = now() WHERE id = '{endpoint_id}'"  # noqa: S608
+    await _read_as_tenant(service_urls, tenant, disable + " RETURNING id")
+    note = client.post("/api/v1/notes", json={"title": "t", "body": "b"}, headers=fresh_key(tenant))
+    assert note.status_code == 201, note.text
+    engine = create_async_engine(service_urls.owner_database_url)  # the runtime role can't read it
+    try:
+        async with engine.connect() as conn:
+            queued = (
+                await conn.scalars(
+                    text(
+                        "SELECT args->>0 FROM outbox WHERE task_name = 'webhooks.deliver' "
+                        "AND tenant_id = :tenant"
+                    ),
+                    {"tenant": tenant.tenant_id},
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert queued == [active["id"]]
