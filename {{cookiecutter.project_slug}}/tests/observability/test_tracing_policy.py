@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ PRODUCTION = {
 }
 TRACE_ID = uuid.uuid4().hex
 COLLECTOR = "http://127.0.0.1:4318"
+EXPORT_TIMEOUT_SECONDS = 30
 
 
 def _without_otel(env: dict[str, str]) -> dict[str, str]:
@@ -151,23 +153,27 @@ def test_an_untrusted_caller_gets_the_local_sampling_decision(no_otel: pytest.Mo
     assert span.parent.span_id == int("e" * 16, 16)
 
 
-def test_shutdown_is_bounded_when_the_collector_is_missing(service_urls: ServiceUrls) -> None:
-    """SIGTERM with spans queued for a closed port: the exporter's back-off does not hold the
-    exit (it used to add 6.6 s; with a 30 s export timeout, well over 10 s)."""
+def test_shutdown_is_bounded_when_the_collector_never_answers(service_urls: ServiceUrls) -> None:
+    """SIGTERM with a span queued for a collector that takes the connection and never answers:
+    the export would wait out its 30 s timeout, the exit waits SHUTDOWN_FLUSH_SECONDS for it."""
     port = free_port()
-    env = env_for(
-        service_urls,
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
-        OTEL_EXPORTER_OTLP_TIMEOUT="30",
-        OTEL_BSP_SCHEDULE_DELAY="600000",  # the span waits in the queue until shutdown
-    )
-    process = start_app(["serve", "--port", str(port)], env)
-    try:
-        assert wait_for_port(port, process), failed_start(process)
-        httpx2.get(f"http://127.0.0.1:{port}/api/v1/notes", timeout=5)
-    finally:
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
-    assert time.monotonic() - started < SHUTDOWN_FLUSH_SECONDS + 2.5
+    with socket.create_server(("127.0.0.1", 0)) as collector:  # listens, never accepts
+        env = env_for(
+            service_urls,
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.getsockname()[1]}",
+            OTEL_EXPORTER_OTLP_TIMEOUT=str(EXPORT_TIMEOUT_SECONDS),
+            OTEL_BSP_SCHEDULE_DELAY="600000",  # the span waits in the queue until shutdown
+        )
+        process = start_app(["serve", "--port", str(port)], env)
+        try:
+            assert wait_for_port(port, process), failed_start(process)
+            httpx2.get(f"http://127.0.0.1:{port}/api/v1/notes", timeout=5)
+        finally:
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=60)
+        exited_after = time.monotonic() - started
+    # An unbounded flush holds the exit for the whole export timeout; the margin over the bound
+    # is for a loaded CI machine, where the rest of the shutdown has taken over 2 s.
+    assert SHUTDOWN_FLUSH_SECONDS <= exited_after < EXPORT_TIMEOUT_SECONDS / 2

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,13 +27,14 @@ from app.worker import operations
 from tests.notes.test_notes_api import fresh_key
 from tests.webhooks.conftest import LOOPBACK
 from tests.webhooks.receiver import Delivery, receiver
+from tests.worker.output import ProcessOutput
 
 PATH = "/api/v1/webhook-endpoints"
 
 
 @pytest.fixture
 def client(
-    worker: subprocess.Popen[str],
+    worker: ProcessOutput,
     make_settings: Callable[..., Settings],
     worker_env: dict[str, str],
 ) -> Iterator[TestClient]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from app.webhooks.signing import generate_secret
 from tests.notes.test_notes_api import auth, fresh_key
 from tests.webhooks.receiver import receiver
 from tests.webhooks.test_deliveries import create_note, dead_letter_for
+from tests.worker.output import ProcessOutput
 
 PATH = "/api/v1/webhook-endpoints"
 # The targets of issue #19, and the rest of the internal space in the forms a URL can spell it.
@@ -102,7 +102,7 @@ def _store_endpoint(urls: ServiceUrls, settings: Settings, tenant: NewTenant, ur
 
 
 def test_a_stored_loopback_url_is_refused_at_delivery_and_dead_lettered_at_once(
-    worker: subprocess.Popen[str],
+    worker: ProcessOutput,
     worker_env: dict[str, str],
     worker_settings: Settings,
     make_settings: Callable[..., Settings],

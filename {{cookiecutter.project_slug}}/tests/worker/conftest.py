@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from app.dev.services import ServiceUrls
 from app.settings import Settings
 from tests.processes import env_for, free_port, start_app
+from tests.worker.output import ProcessOutput
 
 FAST_RETRIES = {
     "TASK_MAX_RETRIES": "2",
@@ -39,11 +39,13 @@ def worker_env(service_urls: ServiceUrls, worker_extra_env: dict[str, str]) -> d
 
 
 @pytest.fixture(scope="module")
-def worker(worker_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+def worker(worker_env: dict[str, str]) -> Iterator[ProcessOutput]:
+    """A worker for the module, its output read as it comes: a test that waits on it in vain
+    shows `worker.tail()`, and a chatty worker never blocks on a full pipe."""
     process = start_app(["worker", "--pool", "solo", "--concurrency", "1"], worker_env)
-    yield process
-    process.terminate()
-    process.communicate(timeout=30)
+    output = ProcessOutput(process)
+    yield output
+    output.stop()
 
 
 @pytest.fixture

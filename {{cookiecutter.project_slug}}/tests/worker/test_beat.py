@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from subprocess import Popen
 
 import pytest
 from sqlalchemy import text
@@ -20,15 +19,15 @@ from app.notes.tasks import COUNT_WORDS
 from app.tenants.service import NewTenant
 from app.worker.outbox import enqueue
 from tests.processes import start_app
+from tests.worker.output import ProcessOutput
 
 
 @pytest.fixture
-def beat(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Popen[str]]:
+def beat(worker_env: dict[str, str], tmp_path: Path) -> Iterator[ProcessOutput]:
     schedule = str(tmp_path / "beat-schedule")
-    process = start_app(["beat", "--schedule-file", schedule], worker_env)
-    yield process
-    process.terminate()
-    process.communicate(timeout=30)
+    output = ProcessOutput(start_app(["beat", "--schedule-file", schedule], worker_env))
+    yield output
+    output.stop()
 
 
 @pytest.fixture
@@ -39,8 +38,8 @@ async def database(service_urls: ServiceUrls) -> AsyncIterator[Database]:
 
 
 async def test_beat_relays_what_no_api_process_relayed(
-    worker: Popen[str],
-    beat: Popen[str],
+    worker: ProcessOutput,
+    beat: ProcessOutput,
     database: Database,
     new_tenant: Callable[[], NewTenant],
 ) -> None:
@@ -64,4 +63,6 @@ async def test_beat_relays_what_no_api_process_relayed(
         if await database.run(word_count, tenant.tenant_id) == 4:
             return
         await asyncio.sleep(0.5)
-    raise AssertionError("beat never relayed the outbox row")
+    raise AssertionError(
+        f"beat never relayed the outbox row\nbeat:\n{beat.tail()}\nworker:\n{worker.tail()}"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx2
 from app.settings import Settings
 from app.worker import operations
 from tests.processes import start_app
-from tests.worker.output import metric_value
+from tests.worker.output import ProcessOutput, metric_value
 
 
 def _dead_letters(settings: Settings) -> list[dict[str, Any]]:
@@ -30,7 +29,7 @@ def _wait_for(settings: Settings, task_id: str, replays: int = 0) -> dict[str, A
 
 
 def test_an_always_failing_task_ends_in_the_dead_letter_store(
-    worker: subprocess.Popen[str], worker_settings: Settings
+    worker: ProcessOutput, worker_settings: Settings
 ) -> None:
     """The drill task is tried 1 + TASK_MAX_RETRIES times, then stored with its exception."""
     task_id = operations.dlq_drill(worker_settings)
@@ -42,7 +41,7 @@ def test_an_always_failing_task_ends_in_the_dead_letter_store(
 
 
 def test_retries_and_dead_letters_are_counted_on_the_worker_port(
-    worker: subprocess.Popen[str], worker_settings: Settings, worker_env: dict[str, str]
+    worker: ProcessOutput, worker_settings: Settings, worker_env: dict[str, str]
 ) -> None:
     """The worker's own /metrics counts each retry and the final dead letter of a task."""
     task_id = operations.dlq_drill(worker_settings)
@@ -57,7 +56,7 @@ def test_retries_and_dead_letters_are_counted_on_the_worker_port(
 
 
 def test_replay_re_enqueues_and_keeps_the_record(
-    worker: subprocess.Popen[str], worker_settings: Settings, worker_env: dict[str, str]
+    worker: ProcessOutput, worker_settings: Settings, worker_env: dict[str, str]
 ) -> None:
     """`dlq replay ID` publishes the task again and marks the record; `dlq purge` empties it."""
     task_id = operations.dlq_drill(worker_settings)

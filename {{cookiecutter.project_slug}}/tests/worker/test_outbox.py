@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from app.worker.outbox import OutboxMessage, OutboxRelay, celery_publisher, enqu
 from app.worker.tasks import DRILL_TASK
 from tests.notes.test_notes_api import auth, fresh_key
 from tests.processes import free_port
+from tests.worker.output import ProcessOutput
 from tests.worker.test_dead_letters import _wait_for
 
 
@@ -72,7 +72,7 @@ def _word_count(client: TestClient, tenant: NewTenant, note_id: str, expected: i
 
 
 def test_a_new_note_gets_its_word_count_from_the_worker(
-    worker: subprocess.Popen[str],
+    worker: ProcessOutput,
     make_settings: Callable[..., Settings],
     worker_env: dict[str, str],
     new_tenant: Callable[[], NewTenant],
@@ -87,7 +87,7 @@ def test_a_new_note_gets_its_word_count_from_the_worker(
             headers=fresh_key(tenant),
         ).json()
         assert created["word_count"] is None
-        assert _word_count(client, tenant, created["id"], 3) == 3
+        assert _word_count(client, tenant, created["id"], 3) == 3, worker.tail()
 
 
 async def test_a_rolled_back_request_enqueues_nothing(
@@ -188,7 +188,7 @@ async def test_one_wake_drains_a_backlog_larger_than_a_batch(
 
 
 def test_the_task_carries_the_request_id_and_tenant(
-    worker: subprocess.Popen[str], worker_settings: Settings, new_tenant: Callable[[], NewTenant]
+    worker: ProcessOutput, worker_settings: Settings, new_tenant: Callable[[], NewTenant]
 ) -> None:
     """Published inside a request, a task's dead letter names that request and tenant."""
     tenant = new_tenant()

@@ -7,7 +7,6 @@ published again after the redelivery deadline, with the same task id, and its ef
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from app.worker.celery_app import create_celery
 from app.worker.outbox import OutboxMessage, Publish, celery_publisher, enqueue, relay_batch
 from app.worker.tasks import DRILL_TASK
 from tests.services import drop_queue
+from tests.worker.output import ProcessOutput
 from tests.worker.test_dead_letters import _wait_for
 
 DEADLINE = 1.5
@@ -116,7 +116,7 @@ async def _drain(database: Database, publish: Publish) -> None:
 
 
 async def test_a_message_the_broker_lost_is_published_again_and_runs_once(
-    worker: subprocess.Popen[str],
+    worker: ProcessOutput,
     worker_settings: Settings,
     service_urls: ServiceUrls,
     database: Database,
@@ -149,7 +149,7 @@ async def test_a_message_the_broker_lost_is_published_again_and_runs_once(
 
 
 async def test_a_dead_lettered_tasks_row_is_done(
-    worker: subprocess.Popen[str],
+    worker: ProcessOutput,
     worker_settings: Settings,
     service_urls: ServiceUrls,
     database: Database,
