@@ -17,7 +17,7 @@ from app.http.routes import mount_router
 from app.idempotency.keys import IdempotencyKeyDep, idempotent_post_responses
 from app.idempotency.store import IdempotencyDep, StoredResponse, created_id, json_response
 from app.notes.schemas import NoteCreate, NoteListQuery, NoteOut, NotePage, NoteStats, NoteUpdate
-from app.notes.service import STATS_CACHE, NotesServiceDep
+from app.notes.service import STATS_CACHE, notes_service
 from app.settings import Settings
 
 JSON_MEDIA_TYPE = "application/json"
@@ -77,10 +77,10 @@ async def create_note(
     principal: CurrentPrincipal,
     idempotent_request: IdempotencyKeyDep,
     idempotency: IdempotencyDep,
-    notes: NotesServiceDep,
     request: Request,
 ) -> Response:
     """Create a note. Requires `Idempotency-Key`; a retry with the same key replays the answer."""
+    notes = notes_service(request)
 
     async def work(session: AsyncConnection) -> StoredResponse:
         note = await notes.create_in(session, principal, payload)
@@ -102,10 +102,10 @@ async def create_note(
 
 @router.get("", response_model=NotePage)
 async def list_notes(
-    query: Annotated[NoteListQuery, Query()], principal: CurrentPrincipal, notes: NotesServiceDep
+    query: Annotated[NoteListQuery, Query()], principal: CurrentPrincipal, request: Request
 ) -> NotePage:
     """A page of notes, newest first by default. Lists are not cached (`no-store`)."""
-    return await notes.list(principal, query)
+    return await notes_service(request).list(principal, query)
 
 
 # Its own path, outside /api/v1/notes/{note_id}: "stats" is not a note id, for any method.
@@ -113,10 +113,10 @@ stats_router = APIRouter(prefix="/api/v1/stats", tags=["notes"])
 
 
 @stats_router.get("/notes", response_model=NoteStats)
-async def note_stats(principal: CurrentPrincipal, notes: NotesServiceDep) -> NoteStats:
+async def note_stats(principal: CurrentPrincipal, request: Request) -> NoteStats:
     """How many notes the tenant has: computed once and cached in Redis for every replica until
     a note is created or deleted (docs/caching.md). The HTTP answer itself is `no-store`."""
-    return await notes.stats(principal)
+    return await notes_service(request).stats(principal)
 
 
 @router.get(
@@ -128,11 +128,9 @@ async def note_stats(principal: CurrentPrincipal, notes: NotesServiceDep) -> Not
     },
     openapi_extra=REVALIDATES,
 )
-async def get_note(
-    note_id: uuid.UUID, principal: CurrentPrincipal, notes: NotesServiceDep
-) -> Response:
+async def get_note(note_id: uuid.UUID, principal: CurrentPrincipal, request: Request) -> Response:
     """The note with its `ETag`: send it back in `If-None-Match` for a 304 while it is current."""
-    return _note_response(await notes.get(principal, note_id))
+    return _note_response(await notes_service(request).get(principal, note_id))
 
 
 @router.patch(
@@ -147,11 +145,11 @@ async def update_note(
     note_id: uuid.UUID,
     payload: NoteUpdate,
     principal: CurrentPrincipal,
-    notes: NotesServiceDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Change title and/or body. With `If-Match`, a stale version gets 412."""
-    note = await notes.update(principal, note_id, payload, if_match)
+    note = await notes_service(request).update(principal, note_id, payload, if_match)
     return _note_response(NoteOut.model_validate(note))
 
 
@@ -163,11 +161,11 @@ async def update_note(
 async def delete_note(
     note_id: uuid.UUID,
     principal: CurrentPrincipal,
-    notes: NotesServiceDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Soft delete: the note disappears from the API now and is purged after retention."""
-    await notes.delete(principal, note_id, if_match)
+    await notes_service(request).delete(principal, note_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

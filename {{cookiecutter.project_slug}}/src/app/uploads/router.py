@@ -7,10 +7,10 @@ import inspect
 import uuid
 from collections.abc import Callable, Coroutine
 from email.utils import format_datetime
-from typing import Annotated, Any, cast
+from typing import Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
@@ -85,7 +85,9 @@ def _tus_headers(upload: Upload) -> dict[str, str]:
     return headers
 
 
-async def get_uploads_service(request: Request) -> UploadsService:
+def uploads_service(request: Request) -> UploadsService:
+    """The service on the app's storage and database: a plain call in each route, not a
+    `Depends` (why: `app.notes.service.notes_service`)."""
     settings: Settings = request.app.state.settings
     relay = request.app.state.outbox_relay
     return UploadsService(
@@ -95,9 +97,6 @@ async def get_uploads_service(request: Request) -> UploadsService:
         body_timeout=settings.request_body_timeout,
         after_commit=relay.wake.set if relay is not None else (lambda: None),
     )
-
-
-UploadsServiceDep = Annotated[UploadsService, Depends(get_uploads_service)]
 
 
 @router.options("", status_code=status.HTTP_204_NO_CONTENT, dependencies=[PUBLIC])
@@ -120,11 +119,10 @@ def _body_length(request: Request) -> int | None:
 @router.post(
     "", status_code=status.HTTP_201_CREATED, openapi_extra={**TUS_IS_RESUMABLE, **openapi.CREATE}
 )
-async def create_upload(
-    request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
-) -> Response:
+async def create_upload(request: Request, principal: CurrentPrincipal) -> Response:
     """tus creation: `Upload-Length` and `Upload-Metadata` (`filename`, `filetype`). A body in
     `application/offset+octet-stream` holds the upload's first bytes (creation-with-upload)."""
+    uploads = uploads_service(request)
     require_tus_version(request.headers)
     length = non_negative(request.headers, "Upload-Length")
     metadata = parse_metadata(request.headers.get("upload-metadata"))
@@ -143,9 +141,10 @@ async def create_upload(
 
 @router.head("/{upload_id}", name="upload_offset", openapi_extra=openapi.VERSIONED)
 async def upload_offset(
-    upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
+    upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal
 ) -> Response:
     """How many bytes the server has: the offset a client resumes from. Never cached."""
+    uploads = uploads_service(request)
     require_tus_version(request.headers)
     upload = await uploads.get(principal, upload_id)
     return Response(status_code=status.HTTP_200_OK, headers=_tus_headers(upload))
@@ -153,9 +152,10 @@ async def upload_offset(
 
 @router.patch("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, openapi_extra=openapi.APPEND)
 async def append_to_upload(
-    upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
+    upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal
 ) -> Response:
     """Append the body at `Upload-Offset` (409 when it is not the server's offset)."""
+    uploads = uploads_service(request)
     require_tus_version(request.headers)
     require_offset_media_type(request.headers, "PATCH")
     offset = non_negative(request.headers, "Upload-Offset")
@@ -169,9 +169,10 @@ async def append_to_upload(
     "/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, openapi_extra=openapi.VERSIONED
 )
 async def terminate_upload(
-    upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal, uploads: UploadsServiceDep
+    upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal
 ) -> Response:
     """tus termination: the upload and its stored bytes are deleted."""
+    uploads = uploads_service(request)
     require_tus_version(request.headers)
     await uploads.terminate(principal, upload_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"Tus-Resumable": TUS_VERSION})
@@ -187,9 +188,10 @@ def content_disposition(filename: str) -> str:
 
 @router.get("/{upload_id}/content", response_class=StreamingResponse)
 async def download_upload(
-    upload_id: uuid.UUID, principal: CurrentPrincipal, uploads: UploadsServiceDep
+    upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal
 ) -> StreamingResponse:
     """The file, streamed, once scanned clean (409 before, or when infected)."""
+    uploads = uploads_service(request)
     upload, chunks = await uploads.content(principal, upload_id)
     headers = {
         "Content-Disposition": content_disposition(upload.filename),

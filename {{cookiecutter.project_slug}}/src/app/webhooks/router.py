@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import CurrentPrincipal
@@ -18,7 +18,7 @@ from app.webhooks.schemas import (
     WebhookEndpointList,
     WebhookEndpointOut,
 )
-from app.webhooks.service import WebhooksServiceDep
+from app.webhooks.service import webhooks_service
 
 router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
 # The create answer holds a secret: no cache, shared or private, may keep it.
@@ -50,11 +50,12 @@ async def create_webhook_endpoint(
     principal: CurrentPrincipal,
     idempotent_request: IdempotencyKeyDep,
     idempotency: IdempotencyDep,
-    webhooks: WebhooksServiceDep,
+    request: Request,
 ) -> Response:
     """Register a URL for the tenant's events. The answer carries the signing secret, the only
     time it is shown (a retry with the same `Idempotency-Key` replays that answer). A URL whose
     host is, or resolves to, an internal address is refused with a 422 naming `url`."""
+    webhooks = webhooks_service(request)
     # Before the transaction: the DNS lookup must not hold a database connection.
     await webhooks.check_destination(payload.url)
 
@@ -78,10 +79,10 @@ async def create_webhook_endpoint(
 
 @router.get("", response_model=WebhookEndpointList)
 async def list_webhook_endpoints(
-    principal: CurrentPrincipal, webhooks: WebhooksServiceDep
+    principal: CurrentPrincipal, request: Request
 ) -> WebhookEndpointList:
     """The tenant's endpoints, oldest first, without their secrets."""
-    return await webhooks.list(principal)
+    return await webhooks_service(request).list(principal)
 
 
 @router.delete(
@@ -90,8 +91,8 @@ async def list_webhook_endpoints(
     responses={404: {"description": "No such endpoint for this tenant"}},
 )
 async def delete_webhook_endpoint(
-    endpoint_id: uuid.UUID, principal: CurrentPrincipal, webhooks: WebhooksServiceDep
+    endpoint_id: uuid.UUID, principal: CurrentPrincipal, request: Request
 ) -> Response:
     """Delete the endpoint and its secret; deliveries still queued for it are dropped."""
-    await webhooks.delete(principal, endpoint_id)
+    await webhooks_service(request).delete(principal, endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

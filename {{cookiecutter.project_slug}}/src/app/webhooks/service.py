@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.principal import Principal
@@ -108,13 +107,12 @@ def _url_problem(detail: str) -> UnprocessableError:
     return UnprocessableError(detail, errors=[error])
 
 
-async def get_webhooks_service(request: Request) -> WebhooksService:
+def webhooks_service(request: Request) -> WebhooksService:
+    """The service on the app's database and sealing key: a plain call in each route, not a
+    `Depends` (why: `app.notes.service.notes_service`)."""
     key: bytes | None = getattr(request.app.state, "webhook_sealing_key", None)
     if key is None:  # derived once per app: HKDF is cheap, but not free on every request
         secret_key = request.app.state.settings.secret_key.get_secret_value()
         key = request.app.state.webhook_sealing_key = sealing_key(secret_key)
     allowed = tuple(request.app.state.settings.webhook_allowed_networks)
     return WebhooksService(request.app.state.database, key, DestinationGuard(allowed))
-
-
-WebhooksServiceDep = Annotated[WebhooksService, Depends(get_webhooks_service)]
