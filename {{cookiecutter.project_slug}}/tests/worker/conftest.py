@@ -11,6 +11,7 @@ import pytest
 from app.dev.services import ServiceUrls
 from app.settings import Settings
 from tests.processes import env_for, free_port, start_app
+from tests.worker.leftovers import settle_leftover_rows
 from tests.worker.output import ProcessOutput
 
 FAST_RETRIES = {
@@ -39,9 +40,11 @@ def worker_env(service_urls: ServiceUrls, worker_extra_env: dict[str, str]) -> d
 
 
 @pytest.fixture(scope="module")
-def worker(worker_env: dict[str, str]) -> Iterator[ProcessOutput]:
+def worker(worker_env: dict[str, str], service_urls: ServiceUrls) -> Iterator[ProcessOutput]:
     """A worker for the module, its output read as it comes: a test that waits on it in vain
-    shows `worker.tail()`, and a chatty worker never blocks on a full pipe."""
+    shows `worker.tail()`, and a chatty worker never blocks on a full pipe. Earlier tests'
+    pending outbox rows are settled first, so none is redelivered to this worker's queue."""
+    settle_leftover_rows(service_urls.owner_database_url)
     process = start_app(["worker", "--pool", "solo", "--concurrency", "1"], worker_env)
     output = ProcessOutput(process)
     yield output

@@ -27,6 +27,7 @@ from app.worker.celery_app import create_celery
 from app.worker.outbox import OutboxMessage, Publish, celery_publisher, enqueue, relay_batch
 from app.worker.tasks import DRILL_TASK
 from tests.services import drop_queue
+from tests.worker.leftovers import settle_other_rows
 from tests.worker.output import ProcessOutput
 from tests.worker.test_dead_letters import _wait_for
 
@@ -45,23 +46,6 @@ async def _owner_query(service_urls: ServiceUrls, sql: str, **params: Any) -> An
     try:
         async with engine.connect() as conn:
             return (await conn.execute(text(sql), params)).one()
-    finally:
-        await engine.dispose()
-
-
-async def settle_other_rows(owner_database_url: str, row_id: uuid.UUID) -> None:
-    """Mark every other pending row of this database done: earlier tests' leftovers would
-    otherwise be relayed with this test's row and queue up in front of it."""
-    engine = create_async_engine(owner_database_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "UPDATE outbox SET done_at = now(), relayed_at = coalesce(relayed_at, now()) "
-                    "WHERE id <> :id AND done_at IS NULL"
-                ),
-                {"id": row_id},
-            )
     finally:
         await engine.dispose()
 

@@ -29,7 +29,7 @@ from app.tenants.service import NewTenant
 from app.worker.celery_app import create_celery
 from app.worker.outbox import OutboxMessage, celery_publisher, enqueue, relay_batch
 from tests.faults.servers import private_redis
-from tests.worker.test_outbox_delivery import settle_other_rows
+from tests.worker.leftovers import settle_other_rows
 
 
 @pytest.fixture(scope="module")
