@@ -12,10 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.db.engine import create_engine
+from app.db.session import Database
 from app.db.tenancy import TENANT_SETTING
 from app.dev.services import ServiceUrls
 from app.settings import Settings
 from app.tenants.service import NewTenant
+from app.webhooks import repository
 from app.webhooks.sealing import UnsealError, sealing_key, unseal
 from tests.notes.test_notes_api import auth, fresh_key
 
@@ -175,6 +178,19 @@ def test_a_replayed_create_never_answers_a_deleted_endpoint(
     assert client.get(PATH, headers=auth(tenant)).json()["items"] == []
 
 
+async def _disable_as_the_worker_does(
+    service_urls: ServiceUrls, tenant: NewTenant, endpoint_id: uuid.UUID
+) -> None:
+    engine = create_engine(service_urls.runtime_database_url)
+    try:
+        await Database(engine).run(
+            lambda session: repository.disable(session, tenant.tenant_id, endpoint_id),
+            tenant.tenant_id,
+        )
+    finally:
+        await engine.dispose()
+
+
 async def test_a_new_note_is_queued_for_the_active_endpoints_only(
     client: TestClient, new_tenant: Callable[[], NewTenant], service_urls: ServiceUrls
 ) -> None:
@@ -183,9 +199,7 @@ async def test_a_new_note_is_queued_for_the_active_endpoints_only(
     tenant = new_tenant()
     active = _register(client, tenant, f"{PUBLIC}/active")
     disabled = _register(client, tenant, f"{PUBLIC}/disabled")
-    endpoint_id = uuid.UUID(str(disabled["id"]))  # a UUID, so safe to write into the SQL
-    disable = f"UPDATE webhook_endpoints SET disabled_at = now() WHERE id = '{endpoint_id}'"  # noqa: S608
-    await _read_as_tenant(service_urls, tenant, disable + " RETURNING id")
+    await _disable_as_the_worker_does(service_urls, tenant, uuid.UUID(str(disabled["id"])))
     note = client.post("/api/v1/notes", json={"title": "t", "body": "b"}, headers=fresh_key(tenant))
     assert note.status_code == 201, note.text
     engine = create_async_engine(service_urls.owner_database_url)  # the runtime role can't read it
